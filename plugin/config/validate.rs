@@ -1,0 +1,442 @@
+//! Parsing a world file and checking what serde cannot: ranges, references and cycles.
+
+use std::collections::HashSet;
+
+use super::error::{ConfigError, ConfigErrorKind};
+use super::locate::locate;
+use super::schema::{NoiseNode, WorldConfig};
+
+/// Most biomes a world may have (the terrain mesh carries two `vec4` of weights per vertex).
+pub const MAX_BIOMES: usize = 8;
+
+/// Most octaves a fractal node may have.
+pub const MAX_OCTAVES: u32 = 16;
+
+/// Parses and validates a world file. `file` is only used in error messages.
+pub fn parse_world(src: &str, file: &str) -> Result<WorldConfig, ConfigError> {
+    let config: WorldConfig = ron::Options::default().from_str(src).map_err(|e| {
+        ConfigError::at(
+            file,
+            (e.span.start.line.max(1), e.span.start.col.max(1)),
+            ConfigErrorKind::Syntax(e.code.to_string()),
+        )
+    })?;
+    validate_world(&config, src, file)?;
+    Ok(config)
+}
+
+/// Checks a parsed world; `src` is the text it came from, used to find positions.
+pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(), ConfigError> {
+    let fail = |path: &[&str], kind| Err(ConfigError::at(file, locate(src, path), kind));
+    let range = |field: &str, value: String, expected: &str| ConfigErrorKind::OutOfRange {
+        field: field.to_owned(),
+        value,
+        expected: expected.to_owned(),
+    };
+
+    let v = config.chunk.vertices;
+    if !(17..=257).contains(&v) || !(v - 1).is_power_of_two() {
+        return fail(
+            &["chunk", "vertices"],
+            range(
+                "chunk.vertices",
+                v.to_string(),
+                "2^k + 1 between 17 and 257 (17, 33, 65, 129 or 257)",
+            ),
+        );
+    }
+    if !(config.chunk.size_m.is_finite() && config.chunk.size_m >= 1.0) {
+        return fail(
+            &["chunk", "size_m"],
+            range(
+                "chunk.size_m",
+                config.chunk.size_m.to_string(),
+                "a size of at least 1 metre",
+            ),
+        );
+    }
+
+    let s = &config.streaming;
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if !positive(s.view_radius_m) {
+        return fail(
+            &["streaming", "view_radius_m"],
+            range(
+                "streaming.view_radius_m",
+                s.view_radius_m.to_string(),
+                "a positive distance in metres",
+            ),
+        );
+    }
+    if !(s.hysteresis_m.is_finite() && s.hysteresis_m >= 0.0) {
+        return fail(
+            &["streaming", "hysteresis_m"],
+            range(
+                "streaming.hysteresis_m",
+                s.hysteresis_m.to_string(),
+                "zero or more metres",
+            ),
+        );
+    }
+    if !positive(s.apply_budget_ms) {
+        return fail(
+            &["streaming", "apply_budget_ms"],
+            range(
+                "streaming.apply_budget_ms",
+                s.apply_budget_ms.to_string(),
+                "a positive number of milliseconds",
+            ),
+        );
+    }
+    if !(1..=64).contains(&s.max_tasks_in_flight) {
+        return fail(
+            &["streaming", "max_tasks_in_flight"],
+            range(
+                "streaming.max_tasks_in_flight",
+                s.max_tasks_in_flight.to_string(),
+                "1 to 64",
+            ),
+        );
+    }
+    if !(s.view_cone_deg.is_finite() && (0.0..=360.0).contains(&s.view_cone_deg)) {
+        return fail(
+            &["streaming", "view_cone_deg"],
+            range(
+                "streaming.view_cone_deg",
+                s.view_cone_deg.to_string(),
+                "0 to 360 degrees",
+            ),
+        );
+    }
+    if s.lod_rings.is_empty() {
+        return fail(
+            &["streaming", "lod_rings"],
+            range(
+                "streaming.lod_rings",
+                "empty".into(),
+                "at least one ring",
+            ),
+        );
+    }
+    let mut previous: Option<(f64, u32)> = None;
+    for ring in &s.lod_rings {
+        let step = ring.vertex_step;
+        if step == 0 || !step.is_power_of_two() || step > v - 1 {
+            return fail(
+                &["lod_rings", &format!("vertex_step: {step}")],
+                range(
+                    "streaming.lod_rings.vertex_step",
+                    step.to_string(),
+                    &format!("a power of two from 1 to {} (chunk.vertices - 1)", v - 1),
+                ),
+            );
+        }
+        if ring.until_m.is_nan() || ring.until_m <= 0.0 {
+            return fail(
+                &["lod_rings", "until_m"],
+                range(
+                    "streaming.lod_rings.until_m",
+                    ring.until_m.to_string(),
+                    "a positive distance",
+                ),
+            );
+        }
+        if let Some((until, prev_step)) = previous {
+            if ring.until_m <= until || step < prev_step {
+                return fail(
+                    &["lod_rings", &format!("vertex_step: {step}")],
+                    range(
+                        "streaming.lod_rings",
+                        format!("a ring until {} m with step {step}", ring.until_m),
+                        "rings ordered by increasing until_m with vertex_step never decreasing",
+                    ),
+                );
+            }
+        }
+        previous = Some((ring.until_m, step));
+    }
+
+    validate_nodes(config, src, file)?;
+
+    let b = &config.biomes;
+    if b.table.is_empty() || b.table.len() > MAX_BIOMES {
+        return fail(
+            &["biomes", "table"],
+            range(
+                "biomes.table",
+                format!("{} biomes", b.table.len()),
+                &format!("1 to {MAX_BIOMES} biomes"),
+            ),
+        );
+    }
+    if !b.lapse_per_km.is_finite() {
+        return fail(
+            &["biomes", "lapse_per_km"],
+            range(
+                "biomes.lapse_per_km",
+                b.lapse_per_km.to_string(),
+                "a finite number",
+            ),
+        );
+    }
+    let mut names = HashSet::new();
+    for entry in &b.table {
+        let quoted = format!("\"{}\"", entry.name);
+        if !names.insert(entry.name.as_str()) {
+            return fail(
+                &["biomes", &quoted, &quoted],
+                range(
+                    "biomes.table.name",
+                    quoted.clone(),
+                    "a name used by one biome only",
+                ),
+            );
+        }
+        for (field, r) in [
+            ("height", entry.height),
+            ("slope", entry.slope),
+            ("temperature", entry.temperature),
+            ("moisture", entry.moisture),
+        ] {
+            if r.min.is_nan() || r.max.is_nan() || r.min > r.max || !(r.blend >= 0.0) {
+                return fail(
+                    &["biomes", &quoted, field],
+                    range(
+                        &format!("biomes.{}.{field}", entry.name),
+                        format!("min {} max {} blend {}", r.min, r.max, r.blend),
+                        "min <= max and blend >= 0",
+                    ),
+                );
+            }
+        }
+        let (r, g, bl) = entry.color;
+        if ![r, g, bl].iter().all(|c| (0.0..=1.0).contains(c)) {
+            return fail(
+                &["biomes", &quoted, "color"],
+                range(
+                    &format!("biomes.{}.color", entry.name),
+                    format!("({r}, {g}, {bl})"),
+                    "three components between 0 and 1",
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// References, parameter ranges and cycles in the noise graph.
+fn validate_nodes(config: &WorldConfig, src: &str, file: &str) -> Result<(), ConfigError> {
+    let nodes = &config.terrain.nodes;
+    let known = || {
+        nodes
+            .iter()
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let missing = |owner: &str, path: &[&str], reference: &str| {
+        Err(ConfigError::at(
+            file,
+            locate(src, path),
+            ConfigErrorKind::UnknownNode {
+                node: owner.to_owned(),
+                reference: reference.to_owned(),
+                known: known(),
+            },
+        ))
+    };
+
+    for (field, name) in [
+        ("height", &config.terrain.height),
+        ("temperature", &config.biomes.temperature),
+        ("moisture", &config.biomes.moisture),
+    ] {
+        if nodes.get(name).is_none() {
+            let section = if field == "height" {
+                "terrain"
+            } else {
+                "biomes"
+            };
+            return missing(field, &[section, field], name);
+        }
+    }
+
+    for (name, node) in nodes.iter() {
+        let quoted = format!("\"{name}\"");
+        for reference in node_inputs(node) {
+            if nodes.get(reference).is_none() {
+                return missing(name, &[&quoted, &format!("\"{reference}\"")], reference);
+            }
+        }
+        if let Some((field, value, expected)) = check_params(node) {
+            return Err(ConfigError::at(
+                file,
+                locate(src, &[&quoted, field]),
+                ConfigErrorKind::OutOfRange {
+                    field: format!("terrain.nodes.{name}.{field}"),
+                    value,
+                    expected: expected.to_owned(),
+                },
+            ));
+        }
+    }
+
+    if let Some(cycle) = find_cycle(config) {
+        let first = format!("\"{}\"", cycle[0]);
+        return Err(ConfigError::at(
+            file,
+            locate(src, &["nodes", &first]),
+            ConfigErrorKind::Cycle(cycle.join(" -> ")),
+        ));
+    }
+    Ok(())
+}
+
+/// The names a node reads from.
+pub fn node_inputs(node: &NoiseNode) -> Vec<&str> {
+    match node {
+        NoiseNode::Constant(_) | NoiseNode::Source { .. } | NoiseNode::Fractal { .. } => vec![],
+        NoiseNode::Add(inputs)
+        | NoiseNode::Multiply(inputs)
+        | NoiseNode::Min(inputs)
+        | NoiseNode::Max(inputs) => inputs.iter().map(String::as_str).collect(),
+        NoiseNode::ScaleBias { input, .. }
+        | NoiseNode::Clamp { input, .. }
+        | NoiseNode::Curve { input, .. }
+        | NoiseNode::Terrace { input, .. } => vec![input],
+        NoiseNode::Abs(input) => vec![input],
+        NoiseNode::DomainWarp {
+            input,
+            x_offset,
+            z_offset,
+            ..
+        } => vec![input, x_offset, z_offset],
+        NoiseNode::Blend { a, b, control, .. } => vec![a, b, control],
+    }
+}
+
+/// The first bad parameter of a node: `(field, value, expected)`.
+fn check_params(node: &NoiseNode) -> Option<(&'static str, String, &'static str)> {
+    let finite_pos = |x: f64| x.is_finite() && x > 0.0;
+    match node {
+        NoiseNode::Constant(c) if !c.is_finite() => Some(("Constant", c.to_string(), "a finite number")),
+        NoiseNode::Source { frequency, .. } if !finite_pos(*frequency) => Some((
+            "frequency",
+            frequency.to_string(),
+            "a positive number of features per metre",
+        )),
+        NoiseNode::Fractal {
+            octaves,
+            frequency,
+            lacunarity,
+            gain,
+            ..
+        } => {
+            if !(1..=MAX_OCTAVES).contains(octaves) {
+                Some(("octaves", octaves.to_string(), "1 to 16"))
+            } else if !finite_pos(*frequency) {
+                Some((
+                    "frequency",
+                    frequency.to_string(),
+                    "a positive number of features per metre",
+                ))
+            } else if !(lacunarity.is_finite() && (1.0..=8.0).contains(lacunarity)) {
+                Some(("lacunarity", lacunarity.to_string(), "1 to 8"))
+            } else if !(gain.is_finite() && (0.0..=1.0).contains(gain)) {
+                Some(("gain", gain.to_string(), "0 to 1"))
+            } else {
+                None
+            }
+        }
+        NoiseNode::Add(v) | NoiseNode::Multiply(v) | NoiseNode::Min(v) | NoiseNode::Max(v)
+            if v.is_empty() =>
+        {
+            Some(("[", "an empty list".into(), "at least one node name"))
+        }
+        NoiseNode::ScaleBias { scale, bias, .. } if !(scale.is_finite() && bias.is_finite()) => {
+            Some(("scale", format!("{scale} / {bias}"), "finite scale and bias"))
+        }
+        NoiseNode::Clamp { min, max, .. } if !(min <= max) => {
+            Some(("min", format!("{min}..{max}"), "min <= max"))
+        }
+        NoiseNode::Curve { points, .. }
+            if points.len() < 2
+                || points.windows(2).any(|w| !(w[0].0 < w[1].0))
+                || points.iter().any(|p| !p.1.is_finite()) =>
+        {
+            Some((
+                "points",
+                format!("{} points", points.len()),
+                "at least two finite points with strictly increasing inputs",
+            ))
+        }
+        NoiseNode::Terrace { steps, .. }
+            if steps.len() < 2 || steps.windows(2).any(|w| !(w[0] < w[1])) =>
+        {
+            Some((
+                "steps",
+                format!("{} steps", steps.len()),
+                "at least two strictly increasing levels",
+            ))
+        }
+        NoiseNode::Terrace { sharpness, .. } if !(0.0..=1.0).contains(sharpness) => {
+            Some(("sharpness", sharpness.to_string(), "0 to 1"))
+        }
+        NoiseNode::DomainWarp { amplitude, .. }
+            if !(amplitude.is_finite() && *amplitude >= 0.0) =>
+        {
+            Some(("amplitude", amplitude.to_string(), "zero or more metres"))
+        }
+        NoiseNode::Blend { from, to, .. } if !(from < to) => {
+            Some(("from", format!("{from}..{to}"), "from < to"))
+        }
+        _ => None,
+    }
+}
+
+/// A cycle of node names (first repeated at the end), if the graph has one.
+fn find_cycle(config: &WorldConfig) -> Option<Vec<String>> {
+    let nodes = &config.terrain.nodes;
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    let mut state = vec![0u8; nodes.len()];
+    let index = |name: &str| nodes.0.iter().position(|(n, _)| n == name);
+
+    fn visit(
+        at: usize,
+        nodes: &super::node_map::NodeMap,
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+        index: &dyn Fn(&str) -> Option<usize>,
+    ) -> Option<Vec<String>> {
+        state[at] = 1;
+        path.push(at);
+        for input in node_inputs(&nodes.0[at].1) {
+            let Some(next) = index(input) else { continue };
+            if state[next] == 1 {
+                let start = path.iter().position(|&p| p == next).unwrap_or(0);
+                let mut cycle: Vec<String> =
+                    path[start..].iter().map(|&p| nodes.0[p].0.clone()).collect();
+                cycle.push(nodes.0[next].0.clone());
+                return Some(cycle);
+            }
+            if state[next] == 0 {
+                if let Some(c) = visit(next, nodes, state, path, index) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        state[at] = 2;
+        None
+    }
+
+    for start in 0..nodes.len() {
+        if state[start] == 0 {
+            let mut path = Vec::new();
+            if let Some(c) = visit(start, nodes, &mut state, &mut path, &index) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,85 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Plugins
+//!
+//! [`AigcWorldPlugin`] is a [`PluginGroup`] of:
+//!
+//! | plugin | what it adds |
+//! |---|---|
+//! | [`WorldConfigPlugin`](config::WorldConfigPlugin) | the RON world file as an asset, hot reload, [`ActiveWorld`](config::ActiveWorld) |
+//! | [`TerrainPlugin`](terrain::TerrainPlugin) | chunk streaming around [`WorldObserver`](terrain::WorldObserver)s, [`TerrainSampler`](terrain::TerrainSampler) |
+//!
+//! Disable or configure any of them like Bevy's own groups:
+//!
+//! ```no_run
+//! use aigc_world::prelude::*;
+//! use bevy::prelude::*;
+//!
+//! App::new().add_plugins((
+//!     MinimalPlugins,
+//!     AssetPlugin::default(),
+//!     AigcWorldPlugin.set(WorldConfigPlugin {
+//!         path: Some("worlds/islands.world.ron".into()),
+//!     }),
+//! ));
+//! ```
+
+pub mod config;
+pub mod terrain;
+
+use bevy::app::PluginGroupBuilder;
+use bevy::prelude::*;
+
+/// The things most games need.
+pub mod prelude {
+    pub use crate::config::{ActiveWorld, WorldConfig, WorldConfigPlugin};
+    pub use crate::terrain::{
+        TerrainChunk, TerrainPlugin, TerrainSampler, TerrainSettings, TerrainStats, WorldObserver,
+    };
+    pub use crate::{AigcWorldPlugin, AigcWorldSystems};
+}
+
+/// Everything aigc_world does, as one plugin group: `app.add_plugins(AigcWorldPlugin)`.
+pub struct AigcWorldPlugin;
+
+impl PluginGroup for AigcWorldPlugin {
+    fn build(self) -> PluginGroupBuilder {
+        PluginGroupBuilder::start::<Self>()
+            .add(config::WorldConfigPlugin::default())
+            .add(terrain::TerrainPlugin)
+    }
+}
+
+/// The system sets every aigc_world system runs in, chained in this order in [`Update`]. Order
+/// your own systems against them: read ground queries after [`Config`](Self::Config), see new
+/// chunk meshes after [`Apply`](Self::Apply).
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AigcWorldSystems {
+    /// World file loading and hot reload; [`ActiveWorld`](config::ActiveWorld) and
+    /// [`TerrainSampler`](terrain::TerrainSampler) are current after it.
+    Config,
+    /// Chunks spawned, despawned and given a level of detail; generation tasks started.
+    Plan,
+    /// Finished generation tasks collected.
+    Poll,
+    /// Finished chunks turned into meshes within the per-frame budget.
+    Apply,
+    /// Statistics and Bevy diagnostics published.
+    Diagnostics,
+}
+
+/// Chains [`AigcWorldSystems`] in [`Update`]. Every sub-plugin calls it, so each also works
+/// when added on its own.
+pub(crate) fn configure_sets(app: &mut App) {
+    app.configure_sets(
+        Update,
+        (
+            AigcWorldSystems::Config,
+            AigcWorldSystems::Plan,
+            AigcWorldSystems::Poll,
+            AigcWorldSystems::Apply,
+            AigcWorldSystems::Diagnostics,
+        )
+            .chain(),
+    );
+}

@@ -1,0 +1,296 @@
+//! The pure terrain generator: a function of (world config, chunk coordinate, level of detail).
+//!
+//! No Bevy types, no global state, no threads: the same inputs give bit-identical output on any
+//! thread in any order, which is what lets chunks be generated in parallel, cancelled, regenerated
+//! and still meet their neighbours exactly.
+
+use super::biome::{BiomeTable, BiomeWeights, dominant};
+use super::graph::{GraphError, NodeId, NoiseGraph, Plan};
+use super::mesh::{ChunkMeshData, Heightfield, build_chunk_mesh};
+use super::noise::{Coords, Grid};
+use crate::config::WorldConfig;
+
+/// Integer coordinate of a chunk on the world's chunk grid. Chunk `(x, z)` covers world
+/// `x * size .. (x + 1) * size` along x, likewise along z.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkCoord {
+    /// Column along world x.
+    pub x: i32,
+    /// Row along world z.
+    pub z: i32,
+}
+
+impl ChunkCoord {
+    /// The chunk at `(x, z)`.
+    pub const fn new(x: i32, z: i32) -> Self {
+        Self { x, z }
+    }
+}
+
+/// What the ground is like at one place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GroundSample {
+    /// Height in metres.
+    pub height: f32,
+    /// Unit surface normal (y up).
+    pub normal: [f32; 3],
+    /// Rise over run (0 flat, 1 = 45 degrees).
+    pub slope: f32,
+    /// Temperature after the lapse rate, about 0..1.
+    pub temperature: f32,
+    /// Moisture, about 0..1.
+    pub moisture: f32,
+    /// Weight of each biome, summing to 1.
+    pub biome_weights: BiomeWeights,
+    /// The biome with the largest weight.
+    pub biome: usize,
+}
+
+/// A compiled world: everything needed to generate any chunk or answer any ground query.
+#[derive(Clone, Debug)]
+pub struct TerrainGenerator {
+    graph: NoiseGraph,
+    height_plan: Plan,
+    climate_plan: Plan,
+    biomes: BiomeTable,
+    /// Vertices per chunk side at full detail.
+    vertices: u32,
+    /// Metres between full-detail vertices.
+    spacing: f64,
+    size_m: f64,
+    /// Coarsest vertex step of any level-of-detail ring (skirts must cover down to it).
+    max_step: u32,
+}
+
+impl TerrainGenerator {
+    /// Compiles `config`. The config should have passed
+    /// [`validate_world`](crate::config::validate_world); graph errors are still returned rather
+    /// than trusted away.
+    pub fn new(config: &WorldConfig) -> Result<Self, GraphError> {
+        let graph = NoiseGraph::compile(&config.terrain, config.seed)?;
+        let node = |name: &str| -> Result<NodeId, GraphError> {
+            graph.node(name).ok_or_else(|| GraphError::UnknownNode {
+                node: "world".into(),
+                reference: name.to_owned(),
+            })
+        };
+        let height = node(&config.terrain.height)?;
+        let temperature = node(&config.biomes.temperature)?;
+        let moisture = node(&config.biomes.moisture)?;
+        let vertices = config.chunk.vertices.max(3);
+        let max_step = config
+            .streaming
+            .lod_rings
+            .iter()
+            .map(|r| r.vertex_step)
+            .max()
+            .unwrap_or(1)
+            .clamp(1, vertices - 1);
+        Ok(Self {
+            height_plan: graph.plan(&[height]),
+            climate_plan: graph.plan(&[temperature, moisture]),
+            graph,
+            biomes: BiomeTable::new(&config.biomes),
+            vertices,
+            spacing: config.chunk.size_m / f64::from(vertices - 1),
+            size_m: config.chunk.size_m,
+            max_step,
+        })
+    }
+
+    /// Side length of a chunk in metres.
+    pub fn chunk_size(&self) -> f64 {
+        self.size_m
+    }
+
+    /// Vertices per chunk side at full detail.
+    pub fn chunk_vertices(&self) -> u32 {
+        self.vertices
+    }
+
+    /// Metres between full-detail vertices.
+    pub fn spacing(&self) -> f64 {
+        self.spacing
+    }
+
+    /// The biome table.
+    pub fn biomes(&self) -> &BiomeTable {
+        &self.biomes
+    }
+
+    /// World position of the chunk's corner with the smallest x and z.
+    pub fn chunk_origin(&self, coord: ChunkCoord) -> (f64, f64) {
+        let n = i64::from(self.vertices - 1);
+        (
+            (i64::from(coord.x) * n) as f64 * self.spacing,
+            (i64::from(coord.z) * n) as f64 * self.spacing,
+        )
+    }
+
+    /// The chunk containing world position `(x, z)`.
+    pub fn chunk_at(&self, x: f64, z: f64) -> ChunkCoord {
+        ChunkCoord {
+            x: (x / self.size_m).floor() as i64 as i32,
+            z: (z / self.size_m).floor() as i64 as i32,
+        }
+    }
+
+    /// Heights of a chunk at `vertex_step` with a one-sample border on every side, so normals at
+    /// the chunk's edge see the neighbour's samples.
+    pub fn heightfield(&self, coord: ChunkCoord, vertex_step: u32) -> Heightfield {
+        let step = i64::from(vertex_step.clamp(1, self.vertices - 1));
+        let n0 = i64::from(self.vertices - 1);
+        let side = (n0 / step) as usize + 1;
+        let grid = Grid {
+            ix0: i64::from(coord.x) * n0 - step,
+            iz0: i64::from(coord.z) * n0 - step,
+            stride: step,
+            spacing: self.spacing,
+            nx: side + 2,
+            nz: side + 2,
+        };
+        let heights = self.run_one(&self.height_plan, &Coords::Grid(grid));
+        Heightfield {
+            side,
+            heights,
+            step_m: step as f64 * self.spacing,
+        }
+    }
+
+    /// Full-detail heights along the chunk's four edges, in the order north (min z), south
+    /// (max z), west (min x), east (max x); each runs along increasing x or z.
+    fn edge_profiles(&self, coord: ChunkCoord) -> [Vec<f32>; 4] {
+        let n0 = i64::from(self.vertices - 1);
+        let (x0, z0) = (i64::from(coord.x) * n0, i64::from(coord.z) * n0);
+        let line = |ix0, iz0, nx, nz| {
+            let grid = Grid {
+                ix0,
+                iz0,
+                stride: 1,
+                spacing: self.spacing,
+                nx,
+                nz,
+            };
+            self.run_one(&self.height_plan, &Coords::Grid(grid))
+        };
+        let n = self.vertices as usize;
+        [
+            line(x0, z0, n, 1),
+            line(x0, z0 + n0, n, 1),
+            line(x0, z0, 1, n),
+            line(x0 + n0, z0, 1, n),
+        ]
+    }
+
+    /// A chunk's mesh at `vertex_step` (1 = full detail): positions relative to
+    /// [`chunk_origin`](Self::chunk_origin), normals, UVs, biome weights and skirts deep enough
+    /// to hide the gap to a neighbour at any level of detail up to the coarsest ring.
+    pub fn generate_chunk(&self, coord: ChunkCoord, vertex_step: u32) -> ChunkMeshData {
+        let field = self.heightfield(coord, vertex_step);
+        let step = (field.step_m / self.spacing).round() as i64;
+        let n0 = i64::from(self.vertices - 1);
+        let side = field.side;
+        let inner = Grid {
+            ix0: i64::from(coord.x) * n0,
+            iz0: i64::from(coord.z) * n0,
+            stride: step,
+            spacing: self.spacing,
+            nx: side,
+            nz: side,
+        };
+        let mut climate = self.graph.run(&self.climate_plan, &Coords::Grid(inner));
+        let moisture = climate.pop().unwrap_or_default();
+        let temperature = climate.pop().unwrap_or_default();
+        let skirts = self.edge_profiles(coord).map(|edge| skirt_depth(&edge, self.max_step));
+        build_chunk_mesh(
+            coord,
+            vertex_step,
+            &field,
+            &temperature,
+            &moisture,
+            &self.biomes,
+            skirts,
+        )
+    }
+
+    /// Height of the ground at world `(x, z)`, equal to the bits of a mesh vertex there.
+    pub fn height_at(&self, x: f64, z: f64) -> f32 {
+        self.run_one(&self.height_plan, &Coords::Points { x: &[x], z: &[z] })
+            .first()
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// Height, normal, climate and biome at world `(x, z)`, whether or not a chunk is loaded
+    /// there. Normals and slope use central differences one full-detail vertex apart, as the
+    /// full-detail mesh does.
+    pub fn sample(&self, x: f64, z: f64) -> GroundSample {
+        let d = self.spacing;
+        let xs = [x, x - d, x + d, x, x];
+        let zs = [z, z, z, z - d, z + d];
+        let h = self.run_one(&self.height_plan, &Coords::Points { x: &xs, z: &zs });
+        let climate = self
+            .graph
+            .run(&self.climate_plan, &Coords::Points { x: &[x], z: &[z] });
+        let first = |k: usize| climate.get(k).and_then(|v| v.first()).copied().unwrap_or(0.0);
+        let (dx, dz) = (
+            (h[2] - h[1]) / (2.0 * d as f32),
+            (h[4] - h[3]) / (2.0 * d as f32),
+        );
+        let (normal, slope) = normal_and_slope(dx, dz);
+        let temperature = self.biomes.temperature_at(first(0), h[0]);
+        let moisture = first(1);
+        let biome_weights = self.biomes.weights(h[0], slope, temperature, moisture);
+        GroundSample {
+            height: h[0],
+            normal,
+            slope,
+            temperature,
+            moisture,
+            biome: dominant(&biome_weights),
+            biome_weights,
+        }
+    }
+
+    fn run_one(&self, plan: &Plan, coords: &Coords) -> Vec<f32> {
+        self.graph
+            .run(plan, coords)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| vec![0.0; coords.len()])
+    }
+}
+
+/// Unit normal and slope from the height gradient.
+#[inline]
+pub(crate) fn normal_and_slope(dhdx: f32, dhdz: f32) -> ([f32; 3], f32) {
+    let len = (dhdx * dhdx + 1.0 + dhdz * dhdz).sqrt();
+    (
+        [-dhdx / len, 1.0 / len, -dhdz / len],
+        (dhdx * dhdx + dhdz * dhdz).sqrt(),
+    )
+}
+
+/// Skirt depth for an edge: twice the largest gap between the full-detail edge and its linear
+/// interpolation at any vertex step up to `max_step`, plus a margin. Two neighbours at different
+/// levels of detail are each within that gap of the full-detail edge, so the higher one's skirt
+/// always reaches below the lower one's surface.
+fn skirt_depth(edge: &[f32], max_step: u32) -> f32 {
+    let n = edge.len().saturating_sub(1);
+    let mut worst = 0.0f32;
+    let mut step = 2usize;
+    while step <= max_step as usize && step <= n {
+        for k in 0..=n {
+            let k0 = k / step * step;
+            let k1 = (k0 + step).min(n);
+            if k1 == k0 {
+                continue;
+            }
+            let t = (k - k0) as f32 / (k1 - k0) as f32;
+            let line = edge[k0] + (edge[k1] - edge[k0]) * t;
+            worst = worst.max((edge[k] - line).abs());
+        }
+        step *= 2;
+    }
+    2.0 * worst + 1.0
+}

@@ -1,0 +1,515 @@
+//! Which chunks exist, at what detail, and getting their meshes built without stalling a frame.
+//!
+//! The flow for one chunk: [`plan_chunks`] spawns its entity when an observer comes within the
+//! view radius and keeps its wanted level of detail up to date; [`dispatch_tasks`] starts a
+//! generation task for it when a slot is free, nearest and in-view chunks first; [`poll_tasks`]
+//! collects the finished mesh; [`apply_chunks`] hands it to the renderer within the frame budget.
+//! When every observer has moved away (beyond the radius plus hysteresis) the entity is
+//! despawned, which drops and so cancels any task it still has.
+
+use std::sync::Arc;
+
+use bevy::platform::collections::HashMap;
+use bevy::platform::time::Instant;
+use bevy::prelude::*;
+use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
+
+use super::{TerrainChunk, TerrainGenerator, TerrainSampler, WorldObserver, chunk_mesh_to_bevy};
+use crate::config::{ActiveWorld, StreamingConfig};
+use crate::terrain::ChunkCoord;
+
+/// Where chunk generation runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Reflect)]
+pub enum StreamingMode {
+    /// On the async compute pool, never on the frame thread (the default).
+    #[default]
+    Background,
+    /// On the frame thread, inside [`AigcWorldSystems::Plan`](crate::AigcWorldSystems::Plan):
+    /// only for measuring what background generation saves, and for tools without task pools.
+    Blocking,
+}
+
+/// Live knobs for terrain streaming (the world file holds the modder-facing ones).
+#[derive(Resource, Reflect, Clone, Debug, Default)]
+#[reflect(Resource)]
+pub struct TerrainSettings {
+    /// Where generation runs.
+    pub mode: StreamingMode,
+    /// Stops planning new chunks (existing ones stay); for debugging and screenshots.
+    pub frozen: bool,
+}
+
+/// What streaming is doing, updated every frame; the same numbers go to Bevy's diagnostics.
+#[derive(Resource, Clone, Debug, Default, PartialEq)]
+pub struct TerrainStats {
+    /// Chunk entities that exist (with or without a mesh yet).
+    pub chunks: usize,
+    /// Chunks showing a mesh.
+    pub resident: usize,
+    /// Chunks waiting for generation (no task yet) at their wanted detail and world version.
+    pub pending: usize,
+    /// Generation tasks running.
+    pub in_flight: usize,
+    /// Generated results waiting for the apply budget.
+    pub ready: usize,
+    /// Chunks generated since start.
+    pub generated_total: u64,
+    /// Chunk meshes applied since start.
+    pub applied_total: u64,
+    /// Bytes of vertex and index data in shown chunk meshes.
+    pub mesh_bytes: usize,
+    /// Main-thread milliseconds spent applying chunks this frame.
+    pub apply_ms: f64,
+    /// Mean generation milliseconds of the chunks that finished this frame (0 if none did).
+    pub generation_ms: f64,
+}
+
+impl TerrainStats {
+    /// Whether every wanted chunk shows its wanted mesh (the area around observers is complete).
+    pub fn is_settled(&self) -> bool {
+        self.chunks > 0 && self.pending == 0 && self.in_flight == 0 && self.ready == 0
+    }
+}
+
+/// Chunk entities by coordinate, and the state that survives from frame to frame.
+#[derive(Resource, Default)]
+pub(crate) struct ChunkIndex {
+    map: HashMap<ChunkCoord, Entity>,
+    /// Observer positions at the last full plan; re-plan when one moves far enough.
+    last_plan: Vec<Vec3>,
+    last_version: u64,
+}
+
+/// Internal streaming state of a chunk (kept apart from [`TerrainChunk`] so our writes do not
+/// trigger users' change detection on it).
+#[derive(Component, Debug)]
+pub(crate) struct ChunkState {
+    coord: ChunkCoord,
+    /// Wanted vertex step.
+    want_step: u32,
+    /// Distance to the nearest observer at the last plan, and whether it is in a view cone.
+    distance: f32,
+    in_view: bool,
+    /// `(step, version)` of the mesh shown, of the task running, of the result waiting.
+    shown: Option<(u32, u64)>,
+    running: Option<(u32, u64)>,
+}
+
+/// A generation task.
+#[derive(Component)]
+pub(crate) struct ChunkTask(Task<GeneratedChunk>);
+
+/// A finished result waiting for the apply budget (taken when applied).
+#[derive(Component)]
+pub(crate) struct ChunkReady(Option<GeneratedChunk>);
+
+pub(crate) struct GeneratedChunk {
+    mesh: Mesh,
+    step: u32,
+    version: u64,
+    generation_ms: f64,
+    bytes: usize,
+    #[cfg_attr(not(feature = "render"), allow(dead_code))]
+    min_y: f32,
+    #[cfg_attr(not(feature = "render"), allow(dead_code))]
+    max_y: f32,
+    #[cfg_attr(not(feature = "render"), allow(dead_code))]
+    size: f32,
+}
+
+/// Bytes of the mesh a chunk shows.
+#[derive(Component, Default)]
+pub(crate) struct ChunkMeshBytes(usize);
+
+fn generate(generator: &TerrainGenerator, coord: ChunkCoord, step: u32, version: u64) -> GeneratedChunk {
+    let start = Instant::now();
+    let data = generator.generate_chunk(coord, step);
+    let bytes = data.byte_size();
+    let deepest = data.skirt_depth.iter().copied().fold(0.0, f32::max);
+    let (min_y, max_y) = (data.min_height - deepest, data.max_height);
+    let mesh = chunk_mesh_to_bevy(data);
+    GeneratedChunk {
+        mesh,
+        step,
+        version,
+        generation_ms: start.elapsed().as_secs_f64() * 1000.0,
+        bytes,
+        min_y,
+        max_y,
+        size: generator.chunk_size() as f32,
+    }
+}
+
+/// Vertex step for a chunk at `distance`, given the step it has now (for hysteresis).
+fn wanted_step(config: &StreamingConfig, distance: f64, current: Option<u32>) -> u32 {
+    let rings = &config.lod_rings;
+    let ring = rings
+        .iter()
+        .position(|r| distance <= r.until_m)
+        .unwrap_or(rings.len().saturating_sub(1));
+    let step = rings.get(ring).map_or(1, |r| r.vertex_step);
+    match current {
+        // Coarsen only once past the current ring's edge plus hysteresis; refine at once.
+        Some(cur) if step > cur => {
+            let edge = rings
+                .iter()
+                .filter(|r| r.vertex_step <= cur)
+                .map(|r| r.until_m)
+                .fold(0.0, f64::max);
+            if distance <= edge + config.hysteresis_m {
+                cur
+            } else {
+                step
+            }
+        }
+        _ => step,
+    }
+}
+
+/// Distance in the xz plane from `p` to the square of chunk `c`.
+fn chunk_distance(p: Vec2, c: ChunkCoord, size: f32) -> f32 {
+    let min = Vec2::new(c.x as f32, c.z as f32) * size;
+    let max = min + Vec2::splat(size);
+    let d = (min - p).max(p - max).max(Vec2::ZERO);
+    d.length()
+}
+
+/// Spawns chunks that came into range, despawns those that left it, and updates wanted detail.
+pub(crate) fn plan_chunks(
+    mut commands: Commands,
+    world: Res<ActiveWorld>,
+    sampler: Option<Res<TerrainSampler>>,
+    settings: Res<TerrainSettings>,
+    mut index: ResMut<ChunkIndex>,
+    observers: Query<(&GlobalTransform, &WorldObserver)>,
+    mut chunks: Query<&mut ChunkState>,
+) {
+    let Some(sampler) = sampler else { return };
+    if settings.frozen {
+        return;
+    }
+    let config = &world.config().streaming;
+    let size = sampler.generator().chunk_size() as f32;
+    let views: Vec<(Vec2, Vec2, f32)> = observers
+        .iter()
+        .map(|(t, o)| {
+            let p = t.translation();
+            let f = t.forward();
+            let radius = o.view_radius_m.unwrap_or(config.view_radius_m) as f32;
+            (
+                Vec2::new(p.x, p.z),
+                Vec2::new(f.x, f.z).normalize_or_zero(),
+                radius,
+            )
+        })
+        .collect();
+
+    // Re-plan only when an observer moved a fraction of a chunk or the world changed; the view
+    // direction still updates every frame for ordering.
+    let positions: Vec<Vec3> = observers.iter().map(|(t, _)| t.translation()).collect();
+    let moved = positions.len() != index.last_plan.len()
+        || positions
+            .iter()
+            .zip(&index.last_plan)
+            .any(|(a, b)| a.distance_squared(*b) > (size * 0.125).powi(2));
+    let cone_cos = (config.view_cone_deg.to_radians() * 0.5).cos() as f32;
+    let in_view = |c: ChunkCoord| {
+        views.iter().any(|&(o, f, _)| {
+            let centre = (Vec2::new(c.x as f32, c.z as f32) + 0.5) * size;
+            let to = centre - o;
+            let d = to.length();
+            // The chunk under or right beside the observer counts as in view.
+            d < size || f == Vec2::ZERO || to.dot(f) >= cone_cos * d
+        })
+    };
+
+    if !moved && index.last_version == world.version() {
+        for mut state in &mut chunks {
+            let v = in_view(state.coord);
+            if state.in_view != v {
+                state.in_view = v;
+            }
+        }
+        return;
+    }
+    index.last_plan = positions;
+    index.last_version = world.version();
+
+    // Nearest observer distance for every chunk within reach of any observer.
+    let hysteresis = config.hysteresis_m as f32;
+    let mut wanted: HashMap<ChunkCoord, f32> = HashMap::default();
+    for &(p, _, radius) in &views {
+        let reach = radius + hysteresis;
+        let lo = ((p - reach) / size).floor();
+        let hi = ((p + reach) / size).floor();
+        for z in lo.y as i32..=hi.y as i32 {
+            for x in lo.x as i32..=hi.x as i32 {
+                let c = ChunkCoord::new(x, z);
+                let d = chunk_distance(p, c, size);
+                if d <= reach {
+                    let e = wanted.entry(c).or_insert(f32::INFINITY);
+                    *e = e.min(d);
+                }
+            }
+        }
+    }
+    let radius_of = |c: ChunkCoord| {
+        views
+            .iter()
+            .map(|&(p, _, r)| r - chunk_distance(p, c, size))
+            .fold(f32::MIN, f32::max)
+    };
+
+    // Despawn chunks out of reach; the task component goes with the entity, which cancels it.
+    let gone: Vec<ChunkCoord> = index
+        .map
+        .keys()
+        .filter(|c| !wanted.contains_key(*c))
+        .copied()
+        .collect();
+    for c in gone {
+        if let Some(e) = index.map.remove(&c) {
+            commands.entity(e).despawn();
+        }
+    }
+
+    for (&c, &d) in &wanted {
+        match index.map.get(&c) {
+            Some(&e) => {
+                if let Ok(mut state) = chunks.get_mut(e) {
+                    let current = state.shown.map(|s| s.0).or(Some(state.want_step));
+                    state.want_step = wanted_step(config, f64::from(d), current);
+                    state.distance = d;
+                    state.in_view = in_view(c);
+                }
+            }
+            // New chunks only inside the radius proper; hysteresis only keeps old ones alive.
+            None if radius_of(c) >= 0.0 => {
+                let origin = sampler.generator().chunk_origin(c);
+                let e = commands
+                    .spawn((
+                        Name::new(format!("Terrain chunk ({}, {})", c.x, c.z)),
+                        TerrainChunk {
+                            x: c.x,
+                            z: c.z,
+                            vertex_step: 0,
+                        },
+                        ChunkState {
+                            coord: c,
+                            want_step: wanted_step(config, f64::from(d), None),
+                            distance: d,
+                            in_view: in_view(c),
+                            shown: None,
+                            running: None,
+                        },
+                        ChunkMeshBytes::default(),
+                        Transform::from_xyz(origin.0 as f32, 0.0, origin.1 as f32),
+                    ))
+                    .id();
+                index.map.insert(c, e);
+            }
+            None => {}
+        }
+    }
+}
+
+/// Priority of a chunk's work: lower runs first. Holes before detail changes, in view before
+/// behind, near before far.
+fn priority(state: &ChunkState) -> f32 {
+    let hole = if state.shown.is_none() { 0.0 } else { 1.0e6 };
+    let view = if state.in_view { 1.0 } else { 3.0 };
+    hole + state.distance * view
+}
+
+/// Starts generation for the most urgent chunks while task slots are free.
+pub(crate) fn dispatch_tasks(
+    mut commands: Commands,
+    world: Res<ActiveWorld>,
+    sampler: Option<Res<TerrainSampler>>,
+    settings: Res<TerrainSettings>,
+    mut counters: ResMut<FrameCounters>,
+    mut chunks: Query<(Entity, &mut ChunkState, Has<ChunkTask>, Has<ChunkReady>)>,
+) {
+    let Some(sampler) = sampler else { return };
+    let version = sampler.version();
+    let max = world.config().streaming.max_tasks_in_flight as usize;
+
+    let mut running = 0;
+    let mut candidates: Vec<(f32, Entity)> = Vec::new();
+    for (e, mut state, has_task, has_ready) in &mut chunks {
+        let want = (state.want_step, version);
+        if has_task {
+            if state.running == Some(want) {
+                running += 1;
+                continue;
+            }
+            // Out of date (detail or world changed): cancel by dropping the task.
+            commands.entity(e).remove::<ChunkTask>();
+            state.running = None;
+        }
+        if state.shown != Some(want) && !(has_ready && state.running == Some(want)) {
+            candidates.push((priority(&state), e));
+        }
+    }
+    let free = max.saturating_sub(running);
+    if free == 0 || candidates.is_empty() {
+        return;
+    }
+    if candidates.len() > free {
+        candidates.select_nth_unstable_by(free - 1, |a, b| a.0.total_cmp(&b.0));
+        candidates.truncate(free);
+    }
+    candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+
+    let pool = AsyncComputeTaskPool::get();
+    for (_, e) in candidates {
+        let Ok((_, mut state, _, _)) = chunks.get_mut(e) else {
+            continue;
+        };
+        let (coord, step) = (state.coord, state.want_step);
+        state.running = Some((step, version));
+        let generator: Arc<TerrainGenerator> = sampler.generator().clone();
+        match settings.mode {
+            StreamingMode::Background => {
+                let task = pool.spawn(async move { generate(&generator, coord, step, version) });
+                commands.entity(e).insert(ChunkTask(task));
+            }
+            StreamingMode::Blocking => {
+                let done = generate(&generator, coord, step, version);
+                counters.record(done.generation_ms);
+                commands.entity(e).insert(ChunkReady(Some(done)));
+            }
+        }
+    }
+}
+
+/// Moves finished task results into [`ChunkReady`].
+pub(crate) fn poll_tasks(
+    mut commands: Commands,
+    mut tasks: Query<(Entity, &mut ChunkTask)>,
+    mut counters: ResMut<FrameCounters>,
+) {
+    for (e, mut task) in &mut tasks {
+        if let Some(done) = check_ready(&mut task.0) {
+            counters.record(done.generation_ms);
+            commands
+                .entity(e)
+                .remove::<ChunkTask>()
+                .insert(ChunkReady(Some(done)));
+        }
+    }
+}
+
+/// Turns ready results into meshes, most urgent first, until the frame's budget is spent.
+pub(crate) fn apply_chunks(
+    mut commands: Commands,
+    world: Res<ActiveWorld>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut ready: Query<(
+        Entity,
+        &mut ChunkReady,
+        &mut ChunkState,
+        &mut TerrainChunk,
+        &mut ChunkMeshBytes,
+    )>,
+    mut counters: ResMut<FrameCounters>,
+) {
+    let start = Instant::now();
+    let budget = world.config().streaming.apply_budget_ms;
+    let mut order: Vec<(f32, Entity)> = ready
+        .iter()
+        .map(|(e, _, s, _, _)| (priority(s), e))
+        .collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+
+    for (_, e) in order {
+        if counters.applied > 0 && start.elapsed().as_secs_f64() * 1000.0 >= budget {
+            break;
+        }
+        let Ok((_, mut result, mut state, mut chunk, mut bytes)) = ready.get_mut(e) else {
+            continue;
+        };
+        commands.entity(e).remove::<ChunkReady>();
+        let Some(done) = result.0.take() else {
+            continue;
+        };
+        if state.running == Some((done.step, done.version)) {
+            state.running = None;
+        }
+        // Once a chunk shows something, only a result for its current wanted detail and a world
+        // version no older than the shown one may replace it.
+        if let Some((_, shown_version)) = state.shown {
+            if done.step != state.want_step || done.version < shown_version {
+                continue;
+            }
+        }
+        let handle = meshes.add(done.mesh);
+        let mut entity = commands.entity(e);
+        entity.insert(Mesh3d(handle));
+        // The mesh lives only in the render world, so its bounds cannot be computed from it later.
+        #[cfg(feature = "render")]
+        entity.insert(bevy::camera::primitives::Aabb::from_min_max(
+            Vec3::new(0.0, done.min_y, 0.0),
+            Vec3::new(done.size, done.max_y, done.size),
+        ));
+        state.shown = Some((done.step, done.version));
+        chunk.vertex_step = done.step;
+        bytes.0 = done.bytes;
+        counters.applied += 1;
+    }
+    counters.apply_ms = start.elapsed().as_secs_f64() * 1000.0;
+}
+
+/// Work done this frame, gathered by the streaming systems and published by
+/// [`update_stats`].
+#[derive(Resource, Default)]
+pub(crate) struct FrameCounters {
+    finished: u64,
+    generation_ms_total: f64,
+    applied: u64,
+    apply_ms: f64,
+}
+
+impl FrameCounters {
+    fn record(&mut self, generation_ms: f64) {
+        self.finished += 1;
+        self.generation_ms_total += generation_ms;
+    }
+}
+
+/// Counts chunks by state into [`TerrainStats`] and resets the frame's counters.
+pub(crate) fn update_stats(
+    sampler: Option<Res<TerrainSampler>>,
+    mut counters: ResMut<FrameCounters>,
+    mut stats: ResMut<TerrainStats>,
+    chunks: Query<(&ChunkState, &ChunkMeshBytes, Has<ChunkTask>, Has<ChunkReady>)>,
+) {
+    let version = sampler.map_or(0, |s| s.version());
+    let mut s = TerrainStats {
+        generated_total: stats.generated_total + counters.finished,
+        applied_total: stats.applied_total + counters.applied,
+        apply_ms: counters.apply_ms,
+        generation_ms: if counters.finished > 0 {
+            counters.generation_ms_total / counters.finished as f64
+        } else {
+            0.0
+        },
+        ..default()
+    };
+    for (state, bytes, has_task, has_ready) in &chunks {
+        s.chunks += 1;
+        if state.shown.is_some() {
+            s.resident += 1;
+            s.mesh_bytes += bytes.0;
+        }
+        if has_task {
+            s.in_flight += 1;
+        } else if has_ready {
+            s.ready += 1;
+        } else if state.shown != Some((state.want_step, version)) {
+            s.pending += 1;
+        }
+    }
+    *stats = s;
+    *counters = FrameCounters::default();
+}
