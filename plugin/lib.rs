@@ -26,6 +26,7 @@
 
 pub mod config;
 pub mod terrain;
+pub mod texture;
 
 use bevy::app::PluginGroupBuilder;
 use bevy::prelude::*;

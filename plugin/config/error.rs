@@ -40,6 +40,9 @@ pub enum ConfigErrorKind {
     /// Nodes refer to each other in a loop.
     #[error("noise nodes form a cycle: {0}")]
     Cycle(String),
+    /// Something else the file's own rules forbid, explained in words.
+    #[error("{0}")]
+    Invalid(String),
     /// A value is outside what the field accepts.
     #[error("`{field}` is {value}, expected {expected}")]
     OutOfRange {

@@ -21,7 +21,9 @@ use thiserror::Error;
 pub use error::{ConfigError, ConfigErrorKind};
 pub use node_map::NodeMap;
 pub use schema::*;
-pub use validate::{MAX_BIOMES, MAX_OCTAVES, node_inputs, parse_world, validate_world};
+pub use validate::{
+    MAX_BIOMES, MAX_NODES, MAX_OCTAVES, node_inputs, parse_ron, parse_world, validate_world,
+};
 
 use crate::AigcWorldSystems;
 

@@ -9,20 +9,29 @@ use super::schema::{NoiseNode, WorldConfig};
 /// Most biomes a world may have (the terrain mesh carries two `vec4` of weights per vertex).
 pub const MAX_BIOMES: usize = 8;
 
+/// Most nodes a terrain graph may have.
+pub const MAX_NODES: usize = 256;
+
 /// Most octaves a fractal node may have.
 pub const MAX_OCTAVES: u32 = 16;
 
 /// Parses and validates a world file. `file` is only used in error messages.
 pub fn parse_world(src: &str, file: &str) -> Result<WorldConfig, ConfigError> {
-    let config: WorldConfig = ron::Options::default().from_str(src).map_err(|e| {
+    let config: WorldConfig = parse_ron(src, file)?;
+    validate_world(&config, src, file)?;
+    Ok(config)
+}
+
+/// Deserialises any RON file, turning RON's error into a [`ConfigError`] with line and column.
+/// Every RON format of the crate (worlds, textures, personas, grammars) parses through this.
+pub fn parse_ron<T: serde::de::DeserializeOwned>(src: &str, file: &str) -> Result<T, ConfigError> {
+    ron::Options::default().from_str(src).map_err(|e| {
         ConfigError::at(
             file,
             (e.span.start.line.max(1), e.span.start.col.max(1)),
             ConfigErrorKind::Syntax(e.code.to_string()),
         )
-    })?;
-    validate_world(&config, src, file)?;
-    Ok(config)
+    })
 }
 
 /// Checks a parsed world; `src` is the text it came from, used to find positions.
@@ -227,6 +236,17 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
 /// References, parameter ranges and cycles in the noise graph.
 fn validate_nodes(config: &WorldConfig, src: &str, file: &str) -> Result<(), ConfigError> {
     let nodes = &config.terrain.nodes;
+    if nodes.len() > MAX_NODES {
+        return Err(ConfigError::at(
+            file,
+            locate(src, &["terrain", "nodes"]),
+            ConfigErrorKind::OutOfRange {
+                field: "terrain.nodes".into(),
+                value: format!("{} nodes", nodes.len()),
+                expected: format!("at most {MAX_NODES} nodes"),
+            },
+        ));
+    }
     let known = || {
         nodes
             .iter()
