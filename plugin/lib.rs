@@ -24,6 +24,7 @@
 //! ));
 //! ```
 
+pub mod clock;
 pub mod config;
 pub mod terrain;
 pub mod texture;
@@ -33,6 +34,7 @@ use bevy::prelude::*;
 
 /// The things most games need.
 pub mod prelude {
+    pub use crate::clock::WorldClock;
     pub use crate::config::{ActiveWorld, WorldConfig, WorldConfigPlugin};
     pub use crate::terrain::{
         TerrainChunk, TerrainPlugin, TerrainSampler, TerrainSettings, TerrainStats, WorldObserver,
@@ -46,6 +48,7 @@ pub struct AigcWorldPlugin;
 impl PluginGroup for AigcWorldPlugin {
     fn build(self) -> PluginGroupBuilder {
         PluginGroupBuilder::start::<Self>()
+            .add(clock::ClockPlugin)
             .add(config::WorldConfigPlugin::default())
             .add(terrain::TerrainPlugin)
     }

@@ -1,0 +1,4 @@
+//! Integration tests, in one binary so the stack links once.
+
+mod common;
+mod streaming;
