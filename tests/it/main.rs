@@ -2,3 +2,5 @@
 
 mod common;
 mod streaming;
+mod terrain_core;
+mod world_files;
