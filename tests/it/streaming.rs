@@ -122,3 +122,49 @@ fn chunks_follow_an_observer_across_thirty_chunks_and_stay_bounded() {
         "{generated} generated"
     );
 }
+
+#[test]
+fn chunks_in_front_of_the_observer_come_first_and_diagnostics_report() {
+    use aigc_world::terrain::TerrainDiagnostics;
+    use bevy::diagnostic::DiagnosticsStore;
+
+    let mut app = headless_app();
+    app.world_mut().spawn((
+        WorldObserver::default(),
+        Transform::from_xyz(0.0, 80.0, 0.0).looking_to(Vec3::X, Vec3::Y),
+    ));
+    run_until(&mut app, 600, |app| {
+        app.world().resource::<TerrainStats>().resident >= 40
+    });
+    let mut q = app.world_mut().query::<(&TerrainChunk, Has<Mesh3d>)>();
+    let shown: Vec<(i32, i32)> = q
+        .iter(app.world())
+        .filter(|(_, has_mesh)| *has_mesh)
+        .map(|(c, _)| (c.x, c.z))
+        .collect();
+    let ahead = shown.iter().filter(|(x, _)| *x >= 0).count();
+    assert!(
+        ahead * 10 >= shown.len() * 8,
+        "{ahead} of {} first chunks are ahead",
+        shown.len()
+    );
+    let near = shown.iter().filter(|(x, z)| x.abs() <= 8 && z.abs() <= 8).count();
+    assert_eq!(near, shown.len(), "the first chunks should be the nearest");
+
+    let store = app.world().resource::<DiagnosticsStore>();
+    for path in [
+        TerrainDiagnostics::CHUNKS_RESIDENT,
+        TerrainDiagnostics::CHUNKS_PENDING,
+        TerrainDiagnostics::CHUNKS_IN_FLIGHT,
+        TerrainDiagnostics::GENERATION_MS,
+        TerrainDiagnostics::APPLY_MS,
+    ] {
+        let value = store.get(&path).and_then(|d| d.value());
+        assert!(value.is_some(), "no measurement for {path}");
+    }
+    let resident = store
+        .get(&TerrainDiagnostics::CHUNKS_RESIDENT)
+        .and_then(|d| d.value())
+        .unwrap();
+    assert!(resident >= 40.0);
+}
