@@ -83,7 +83,8 @@ fn straightforward_mesh(heights: &[f32]) -> Mesh {
         for i in 0..SIDE - 1 {
             let a = (j * SIDE + i) as u32;
             let c = a + SIDE as u32;
-            mesh.indices.extend_from_slice(&[a, c, a + 1, a + 1, c, c + 1]);
+            mesh.indices
+                .extend_from_slice(&[a, c, a + 1, a + 1, c, c + 1]);
         }
     }
     mesh
@@ -110,7 +111,9 @@ fn chunk_generation(c: &mut Criterion) {
         .set_frequency(FREQUENCY)
         .set_lacunarity(2.0)
         .set_persistence(0.5);
-    let coords: Vec<ChunkCoord> = (0..16).map(|k| ChunkCoord::new(k % 4 - 2, k / 4 + 3)).collect();
+    let coords: Vec<ChunkCoord> = (0..16)
+        .map(|k| ChunkCoord::new(k % 4 - 2, k / 4 + 3))
+        .collect();
 
     let mut group = c.benchmark_group("chunk_65x65_fbm6");
     group.bench_function("baseline_noise_rs_per_vertex", |b| {
@@ -137,11 +140,8 @@ fn chunk_generation(c: &mut Criterion) {
     });
     group.finish();
 
-    let default_world = parse_world(
-        aigc_world::config::DEFAULT_WORLD_RON,
-        "default.world.ron",
-    )
-    .expect("default world is valid");
+    let default_world = parse_world(aigc_world::config::DEFAULT_WORLD_RON, "default.world.ron")
+        .expect("default world is valid");
     let default_world = TerrainGenerator::new(&default_world).expect("default world compiles");
     let mut group = c.benchmark_group("default_world_chunk");
     for step in [1, 2, 4, 8] {

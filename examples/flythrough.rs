@@ -105,7 +105,8 @@ fn main() -> ExitCode {
         AssetSourceBuilder::platform_default(&dir.to_string_lossy(), None),
     )
     .add_plugins((
-        MinimalPlugins,
+        // Generation threads at background priority, as a game on two cores should run them.
+        MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
         bevy::log::LogPlugin::default(),
         TransformPlugin,
         AssetPlugin::default(),

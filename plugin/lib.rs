@@ -24,6 +24,7 @@
 //! ));
 //! ```
 
+pub mod background;
 pub mod clock;
 pub mod config;
 pub mod terrain;
@@ -62,10 +63,10 @@ pub enum AigcWorldSystems {
     /// World file loading and hot reload; [`ActiveWorld`](config::ActiveWorld) and
     /// [`TerrainSampler`](terrain::TerrainSampler) are current after it.
     Config,
+    /// Finished generation tasks collected (before planning, so their slots refill this frame).
+    Poll,
     /// Chunks spawned, despawned and given a level of detail; generation tasks started.
     Plan,
-    /// Finished generation tasks collected.
-    Poll,
     /// Finished chunks turned into meshes within the per-frame budget.
     Apply,
     /// Statistics and Bevy diagnostics published.
@@ -79,8 +80,8 @@ pub(crate) fn configure_sets(app: &mut App) {
         Update,
         (
             AigcWorldSystems::Config,
-            AigcWorldSystems::Plan,
             AigcWorldSystems::Poll,
+            AigcWorldSystems::Plan,
             AigcWorldSystems::Apply,
             AigcWorldSystems::Diagnostics,
         )

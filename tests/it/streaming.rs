@@ -148,7 +148,10 @@ fn chunks_in_front_of_the_observer_come_first_and_diagnostics_report() {
         "{ahead} of {} first chunks are ahead",
         shown.len()
     );
-    let near = shown.iter().filter(|(x, z)| x.abs() <= 8 && z.abs() <= 8).count();
+    let near = shown
+        .iter()
+        .filter(|(x, z)| x.abs() <= 8 && z.abs() <= 8)
+        .count();
     assert_eq!(near, shown.len(), "the first chunks should be the nearest");
 
     let store = app.world().resource::<DiagnosticsStore>();

@@ -104,12 +104,21 @@ impl Axis {
     #[inline]
     pub fn new(coord: f64, frequency: f64) -> Self {
         let v = coord * frequency;
-        let floor = v.floor();
+        let cell = floor(v);
         Axis {
-            cell: floor as i64 as i32,
-            frac: (v - floor) as f32,
+            cell: cell as i32,
+            frac: (v - cell as f64) as f32,
         }
     }
+}
+
+/// `x.floor()` as an integer, without a libm call: the default x86-64 target has no rounding
+/// instruction, and `f64::floor` was a measurable share of generation time. Equal to
+/// `x.floor() as i64` for every finite `|x| < 2^63`, which covers any world coordinate.
+#[inline(always)]
+pub(crate) fn floor(x: f64) -> i64 {
+    let t = x as i64;
+    t - i64::from((t as f64) > x)
 }
 
 /// One octave of `source` at `frequency` with `seed`, written (`accumulate = false`) or added with
@@ -145,7 +154,7 @@ fn pointwise(
     frequency: f64,
     seed: u32,
     out: &mut [f32],
-    sample: fn(f64, f64, u32) -> f32,
+    sample: impl Fn(f64, f64, u32) -> f32,
     emit: &mut impl FnMut(&mut f32, f32),
 ) {
     match coords {
@@ -225,6 +234,28 @@ mod tests {
                 "{source:?} out of range {lo}..{hi}"
             );
             assert!(hi - lo > 0.3, "{source:?} barely varies {lo}..{hi}");
+        }
+    }
+
+    #[test]
+    fn fast_floor_matches_floor() {
+        for x in [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            1e-300,
+            -1e-300,
+            123456.789,
+            -123456.789,
+            4.5e15,
+            -4.5e15,
+            9.0e18,
+            -9.0e18,
+        ] {
+            assert_eq!(floor(x), x.floor() as i64, "{x}");
         }
     }
 

@@ -3,6 +3,7 @@
 //! Three corners contribute per sample instead of Perlin's four, and the triangular lattice has
 //! no preferred axis, so ridges do not line up with the world's x and z.
 
+use super::floor;
 use super::hash::point;
 
 /// Skew from world space to the simplex lattice: (sqrt(3) - 1) / 2.
@@ -40,8 +41,8 @@ fn corner(h: u32, x: f32, z: f32) -> f32 {
 #[inline]
 pub(crate) fn open_simplex(x: f64, z: f64, seed: u32) -> f32 {
     let s = (x + z) * SKEW;
-    let i = (x + s).floor();
-    let j = (z + s).floor();
+    let (ci, cj) = (floor(x + s), floor(z + s));
+    let (i, j) = (ci as f64, cj as f64);
     let t = (i + j) * UNSKEW;
     let x0 = (x - (i - t)) as f32;
     let z0 = (z - (j - t)) as f32;
@@ -51,8 +52,7 @@ pub(crate) fn open_simplex(x: f64, z: f64, seed: u32) -> f32 {
     let z1 = z0 - j1 as f32 + g;
     let x2 = x0 - 1.0 + 2.0 * g;
     let z2 = z0 - 1.0 + 2.0 * g;
-    let ci = i as i64 as i32;
-    let cj = j as i64 as i32;
+    let (ci, cj) = (ci as i32, cj as i32);
     let n = corner(point(ci, cj, seed), x0, z0)
         + corner(
             point(ci.wrapping_add(i1), cj.wrapping_add(j1), seed),

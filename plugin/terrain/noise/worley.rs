@@ -1,15 +1,15 @@
 //! Cellular (Worley) noise: distance to the nearest of one random feature point per cell.
 
+use super::floor;
 use super::hash::point;
 
 /// Worley F1 noise at `(x, z)` (already scaled by frequency): the distance to the nearest
 /// feature point, 0 (on a point) to about 1, mapped to -1..=1.
 #[inline]
 pub(crate) fn worley(x: f64, z: f64, seed: u32) -> f32 {
-    let fx = x.floor();
-    let fz = z.floor();
-    let (cx, cz) = (fx as i64 as i32, fz as i64 as i32);
-    let (px, pz) = ((x - fx) as f32, (z - fz) as f32);
+    let (fx, fz) = (floor(x), floor(z));
+    let (cx, cz) = (fx as i32, fz as i32);
+    let (px, pz) = ((x - fx as f64) as f32, (z - fz as f64) as f32);
     let mut nearest = f32::MAX;
     for dz in -1..=1 {
         for dx in -1..=1 {
