@@ -1,4 +1,6 @@
 //! Integration tests, in one binary so the stack links once.
 
 mod common;
+mod dialogue;
+mod npc;
 mod streaming;
