@@ -28,9 +28,9 @@ pub enum ConfigErrorKind {
     #[error("could not read the file: {0}")]
     Io(String),
     /// A node names another node that does not exist.
-    #[error("node \"{node}\" refers to \"{reference}\", which is not defined; defined nodes: {known}")]
+    #[error("{node} refers to node \"{reference}\", which is not defined; defined nodes: {known}")]
     UnknownNode {
-        /// The node holding the reference (or the field, for `terrain.height` and the biome fields).
+        /// Who holds the reference: `node "name"`, or a field such as `terrain.height`.
         node: String,
         /// The missing name.
         reference: String,

@@ -44,8 +44,8 @@ pub fn find_token(src: &str, from: usize, token: &str) -> Option<usize> {
             i += rest.find('\n').unwrap_or(rest.len());
             continue;
         }
-        if rest.starts_with("/*") {
-            i += rest[2..].find("*/").map_or(rest.len(), |e| e + 4);
+        if let Some(body) = rest.strip_prefix("/*") {
+            i += body.find("*/").map_or(rest.len(), |e| e + 4);
             continue;
         }
         if bytes[i] == b'"' {
@@ -91,7 +91,8 @@ mod tests {
 
     #[test]
     fn finds_nested_field_after_its_parent() {
-        let src = "(\n  a: (octaves: 1),\n  // octaves in a comment\n  \"hills\": (octaves: 40),\n)";
+        let src =
+            "(\n  a: (octaves: 1),\n  // octaves in a comment\n  \"hills\": (octaves: 40),\n)";
         assert_eq!(locate(src, &["\"hills\"", "octaves"]), (4, 13));
     }
 

@@ -219,7 +219,7 @@ fn load_world_file(server: Res<AssetServer>, mut file: ResMut<WorldFile>) {
     file.handle = Some((path, handle));
 }
 
-fn apply_world_asset(
+pub(crate) fn apply_world_asset(
     mut events: MessageReader<AssetEvent<WorldAsset>>,
     assets: Res<Assets<WorldAsset>>,
     file: Res<WorldFile>,

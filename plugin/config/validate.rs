@@ -120,11 +120,7 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
     if s.lod_rings.is_empty() {
         return fail(
             &["streaming", "lod_rings"],
-            range(
-                "streaming.lod_rings",
-                "empty".into(),
-                "at least one ring",
-            ),
+            range("streaming.lod_rings", "empty".into(), "at least one ring"),
         );
     }
     let mut previous: Option<(f64, u32)> = None;
@@ -150,17 +146,17 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
                 ),
             );
         }
-        if let Some((until, prev_step)) = previous {
-            if ring.until_m <= until || step < prev_step {
-                return fail(
-                    &["lod_rings", &format!("vertex_step: {step}")],
-                    range(
-                        "streaming.lod_rings",
-                        format!("a ring until {} m with step {step}", ring.until_m),
-                        "rings ordered by increasing until_m with vertex_step never decreasing",
-                    ),
-                );
-            }
+        if let Some((until, prev_step)) = previous
+            && (ring.until_m <= until || step < prev_step)
+        {
+            return fail(
+                &["lod_rings", &format!("vertex_step: {step}")],
+                range(
+                    "streaming.lod_rings",
+                    format!("a ring until {} m with step {step}", ring.until_m),
+                    "rings ordered by increasing until_m with vertex_step never decreasing",
+                ),
+            );
         }
         previous = Some((ring.until_m, step));
     }
@@ -207,7 +203,7 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
             ("temperature", entry.temperature),
             ("moisture", entry.moisture),
         ] {
-            if r.min.is_nan() || r.max.is_nan() || r.min > r.max || !(r.blend >= 0.0) {
+            if r.min.is_nan() || r.max.is_nan() || r.min > r.max || !ordered(0.0, r.blend) {
                 return fail(
                     &["biomes", &quoted, field],
                     range(
@@ -247,13 +243,7 @@ fn validate_nodes(config: &WorldConfig, src: &str, file: &str) -> Result<(), Con
             },
         ));
     }
-    let known = || {
-        nodes
-            .iter()
-            .map(|(n, _)| n)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let known = || nodes.iter().map(|(n, _)| n).collect::<Vec<_>>().join(", ");
     let missing = |owner: &str, path: &[&str], reference: &str| {
         Err(ConfigError::at(
             file,
@@ -277,7 +267,7 @@ fn validate_nodes(config: &WorldConfig, src: &str, file: &str) -> Result<(), Con
             } else {
                 "biomes"
             };
-            return missing(field, &[section, field], name);
+            return missing(&format!("{section}.{field}"), &[section, field], name);
         }
     }
 
@@ -285,7 +275,11 @@ fn validate_nodes(config: &WorldConfig, src: &str, file: &str) -> Result<(), Con
         let quoted = format!("\"{name}\"");
         for reference in node_inputs(node) {
             if nodes.get(reference).is_none() {
-                return missing(name, &[&quoted, &format!("\"{reference}\"")], reference);
+                return missing(
+                    &format!("node {quoted}"),
+                    &[&quoted, &format!("\"{reference}\"")],
+                    reference,
+                );
             }
         }
         if let Some((field, value, expected)) = check_params(node) {
@@ -339,7 +333,9 @@ pub fn node_inputs(node: &NoiseNode) -> Vec<&str> {
 fn check_params(node: &NoiseNode) -> Option<(&'static str, String, &'static str)> {
     let finite_pos = |x: f64| x.is_finite() && x > 0.0;
     match node {
-        NoiseNode::Constant(c) if !c.is_finite() => Some(("Constant", c.to_string(), "a finite number")),
+        NoiseNode::Constant(c) if !c.is_finite() => {
+            Some(("Constant", c.to_string(), "a finite number"))
+        }
         NoiseNode::Source { frequency, .. } if !finite_pos(*frequency) => Some((
             "frequency",
             frequency.to_string(),
@@ -374,14 +370,18 @@ fn check_params(node: &NoiseNode) -> Option<(&'static str, String, &'static str)
             Some(("[", "an empty list".into(), "at least one node name"))
         }
         NoiseNode::ScaleBias { scale, bias, .. } if !(scale.is_finite() && bias.is_finite()) => {
-            Some(("scale", format!("{scale} / {bias}"), "finite scale and bias"))
+            Some((
+                "scale",
+                format!("{scale} / {bias}"),
+                "finite scale and bias",
+            ))
         }
-        NoiseNode::Clamp { min, max, .. } if !(min <= max) => {
+        NoiseNode::Clamp { min, max, .. } if !ordered(*min, *max) => {
             Some(("min", format!("{min}..{max}"), "min <= max"))
         }
         NoiseNode::Curve { points, .. }
             if points.len() < 2
-                || points.windows(2).any(|w| !(w[0].0 < w[1].0))
+                || points.windows(2).any(|w| !strictly_ordered(w[0].0, w[1].0))
                 || points.iter().any(|p| !p.1.is_finite()) =>
         {
             Some((
@@ -391,7 +391,7 @@ fn check_params(node: &NoiseNode) -> Option<(&'static str, String, &'static str)
             ))
         }
         NoiseNode::Terrace { steps, .. }
-            if steps.len() < 2 || steps.windows(2).any(|w| !(w[0] < w[1])) =>
+            if steps.len() < 2 || steps.windows(2).any(|w| !strictly_ordered(w[0], w[1])) =>
         {
             Some((
                 "steps",
@@ -407,7 +407,7 @@ fn check_params(node: &NoiseNode) -> Option<(&'static str, String, &'static str)
         {
             Some(("amplitude", amplitude.to_string(), "zero or more metres"))
         }
-        NoiseNode::Blend { from, to, .. } if !(from < to) => {
+        NoiseNode::Blend { from, to, .. } if !strictly_ordered(*from, *to) => {
             Some(("from", format!("{from}..{to}"), "from < to"))
         }
         _ => None,
@@ -434,15 +434,17 @@ fn find_cycle(config: &WorldConfig) -> Option<Vec<String>> {
             let Some(next) = index(input) else { continue };
             if state[next] == 1 {
                 let start = path.iter().position(|&p| p == next).unwrap_or(0);
-                let mut cycle: Vec<String> =
-                    path[start..].iter().map(|&p| nodes.0[p].0.clone()).collect();
+                let mut cycle: Vec<String> = path[start..]
+                    .iter()
+                    .map(|&p| nodes.0[p].0.clone())
+                    .collect();
                 cycle.push(nodes.0[next].0.clone());
                 return Some(cycle);
             }
-            if state[next] == 0 {
-                if let Some(c) = visit(next, nodes, state, path, index) {
-                    return Some(c);
-                }
+            if state[next] == 0
+                && let Some(c) = visit(next, nodes, state, path, index)
+            {
+                return Some(c);
             }
         }
         path.pop();
@@ -459,4 +461,14 @@ fn find_cycle(config: &WorldConfig) -> Option<Vec<String>> {
         }
     }
     None
+}
+
+/// `a <= b`, false if either is NaN.
+fn ordered(a: f32, b: f32) -> bool {
+    a <= b
+}
+
+/// `a < b`, false if either is NaN.
+fn strictly_ordered(a: f32, b: f32) -> bool {
+    a < b
 }

@@ -302,10 +302,7 @@ impl NoiseGraph {
             self.run_op(id, coords, &values, &mut out);
             values[id.0] = out;
         }
-        plan.outputs
-            .iter()
-            .map(|o| values[o.0].clone())
-            .collect()
+        plan.outputs.iter().map(|o| values[o.0].clone()).collect()
     }
 
     fn run_op(&self, id: NodeId, coords: &Coords, values: &[Vec<f32>], out: &mut [f32]) {
@@ -479,7 +476,8 @@ fn eval_curve(points: &[(f32, f32)], tangents: &[f32], x: f32) -> f32 {
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return x;
     };
-    if !(x > first.0) {
+    // NaN lands here too.
+    if x.partial_cmp(&first.0) != Some(std::cmp::Ordering::Greater) {
         return first.1;
     }
     if x >= last.0 {
@@ -502,7 +500,7 @@ fn eval_terrace(steps: &[f32], sharpness: f32, x: f32) -> f32 {
     let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
         return x;
     };
-    if !(x > first) {
+    if x.partial_cmp(&first) != Some(std::cmp::Ordering::Greater) {
         return first;
     }
     if x >= last {

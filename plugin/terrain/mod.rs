@@ -62,7 +62,9 @@ impl Plugin for TerrainPlugin {
             .add_systems(
                 Update,
                 (
-                    sync_sampler.in_set(AigcWorldSystems::Config),
+                    sync_sampler
+                        .after(crate::config::apply_world_asset)
+                        .in_set(AigcWorldSystems::Config),
                     (streaming::plan_chunks, streaming::dispatch_tasks)
                         .chain()
                         .in_set(AigcWorldSystems::Plan),
@@ -178,7 +180,10 @@ fn sync_sampler(
     world: Res<ActiveWorld>,
     sampler: Option<Res<TerrainSampler>>,
 ) -> Result {
-    if sampler.as_ref().is_some_and(|s| s.version == world.version()) {
+    if sampler
+        .as_ref()
+        .is_some_and(|s| s.version == world.version())
+    {
         return Ok(());
     }
     let new = TerrainSampler::try_from_world(&world)

@@ -121,7 +121,12 @@ pub(crate) struct GeneratedChunk {
 #[derive(Component, Default)]
 pub(crate) struct ChunkMeshBytes(usize);
 
-fn generate(generator: &TerrainGenerator, coord: ChunkCoord, step: u32, version: u64) -> GeneratedChunk {
+fn generate(
+    generator: &TerrainGenerator,
+    coord: ChunkCoord,
+    step: u32,
+    version: u64,
+) -> GeneratedChunk {
     let start = Instant::now();
     let data = generator.generate_chunk(coord, step);
     let bytes = data.byte_size();
@@ -438,10 +443,10 @@ pub(crate) fn apply_chunks(
         }
         // Once a chunk shows something, only a result for its current wanted detail and a world
         // version no older than the shown one may replace it.
-        if let Some((_, shown_version)) = state.shown {
-            if done.step != state.want_step || done.version < shown_version {
-                continue;
-            }
+        if let Some((_, shown_version)) = state.shown
+            && (done.step != state.want_step || done.version < shown_version)
+        {
+            continue;
         }
         let handle = meshes.add(done.mesh);
         let mut entity = commands.entity(e);
@@ -482,7 +487,12 @@ pub(crate) fn update_stats(
     sampler: Option<Res<TerrainSampler>>,
     mut counters: ResMut<FrameCounters>,
     mut stats: ResMut<TerrainStats>,
-    chunks: Query<(&ChunkState, &ChunkMeshBytes, Has<ChunkTask>, Has<ChunkReady>)>,
+    chunks: Query<(
+        &ChunkState,
+        &ChunkMeshBytes,
+        Has<ChunkTask>,
+        Has<ChunkReady>,
+    )>,
 ) {
     let version = sampler.map_or(0, |s| s.version());
     let mut s = TerrainStats {

@@ -25,13 +25,26 @@ pub fn headless_app() -> App {
     app
 }
 
-/// Runs updates until `done` holds or `max_frames` pass; returns the frames taken.
-pub fn run_until(app: &mut App, max_frames: usize, mut done: impl FnMut(&mut App) -> bool) -> usize {
-    for frame in 0..max_frames {
+/// Runs updates until `done` holds; returns the frames taken. Background tasks need wall-clock
+/// time, not frames, so this waits up to two minutes (a safety net against hangs, not a speed
+/// check), yielding a millisecond per frame to the task threads, and panics after `max_frames`
+/// only if the time has also run out.
+pub fn run_until(
+    app: &mut App,
+    max_frames: usize,
+    mut done: impl FnMut(&mut App) -> bool,
+) -> usize {
+    let start = std::time::Instant::now();
+    let mut frame = 0;
+    loop {
         app.update();
+        frame += 1;
         if done(app) {
-            return frame + 1;
+            return frame;
         }
+        if frame >= max_frames && start.elapsed() > Duration::from_secs(120) {
+            panic!("condition not met within {frame} frames and two minutes");
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
-    panic!("condition not met within {max_frames} frames");
 }

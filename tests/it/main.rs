@@ -4,3 +4,5 @@ mod common;
 mod dialogue;
 mod npc;
 mod streaming;
+mod terrain_core;
+mod world_files;
