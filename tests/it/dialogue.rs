@@ -7,13 +7,18 @@ use aigc_world::config::{DEFAULT_WORLD_RON, parse_world};
 use aigc_world::dialogue::intent::recognise;
 use aigc_world::dialogue::{
     ActiveGrammar, DialogueBackend, DialogueReply, DialogueRequest, DialogueSettings,
-    DialogueSource, Grammar, GrammarFile, GrammarStatus, Intent, MemoryCache, NpcMemory,
-    ReplyEvent, ReplySink, RequestId, SayToNpc, grammar_reply,
+    DialogueSource, Grammar, GrammarStatus, Intent, MemoryCache, NpcMemory, ReplyEvent, ReplySink,
+    RequestId, SayToNpc, grammar_reply,
 };
 use aigc_world::npc::facts::{Speaker, Turn, WorldFacts, survey};
 use aigc_world::npc::rng::Rng;
 use aigc_world::npc::{Npc, NpcConfig, NpcRecord, NpcWorld, Persona, populate_chunk};
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
+use std::path::Path;
+
+use aigc_world::dialogue::{DEFAULT_GRAMMAR_RON, DialoguePlugin};
+use bevy::asset::io::memory::{Dir, MemoryAssetReader};
+use bevy::asset::io::{AssetSourceBuilder, AssetSourceId};
 use bevy::ecs::message::{MessageCursor, Messages};
 use bevy::prelude::*;
 
@@ -169,6 +174,23 @@ fn a_desert_npc_never_talks_about_snow_it_cannot_see() {
                     }
                 }
             }
+            // The same NPC with snow in sight may mention it: the silence above is grounding,
+            // not a grammar that never says "snow".
+            let mut sees_snow = (*record.surroundings).clone();
+            sees_snow.seen_biomes.push("snow".into());
+            let record = NpcRecord {
+                surroundings: Arc::new(sees_snow),
+                ..record
+            };
+            let mentions = (0..60).any(|turns| {
+                grammar_reply(
+                    &grammar,
+                    &request(&record, Intent::Land, "", 14.0, turns, seed),
+                )
+                .to_lowercase()
+                .contains("snow")
+            });
+            assert!(mentions, "an NPC that sees snow never mentions it");
             checked += 1;
         }
     }
@@ -487,30 +509,67 @@ fn random_player_input_never_panics_in_the_app() {
     assert!(memory.turns.iter().all(|t| t.text.chars().count() <= 600));
 }
 
-#[test]
-fn a_broken_grammar_file_keeps_the_last_good_grammar() {
-    let dir = std::env::temp_dir().join(format!("aigc_world_grammar_{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("dialogue")).unwrap();
-    let good = aigc_world::dialogue::DEFAULT_GRAMMAR_RON.replace("\"Hello\"", "\"Howdy\"");
-    std::fs::write(dir.join("dialogue/good.grammar.ron"), good).unwrap();
-    let bad = aigc_world::dialogue::DEFAULT_GRAMMAR_RON
-        .replace("#hello#, #stranger#.", "#hello#, #strnger#.");
-    std::fs::write(dir.join("dialogue/bad.grammar.ron"), bad).unwrap();
+const GRAMMAR_PATH: &str = "dialogue/test.grammar.ron";
 
+/// An app with only the dialogue plugin, reading files from the in-memory `dir`.
+fn memory_app(dir: &Dir) -> App {
     let mut app = App::new();
-    app.add_plugins((
+    let reader_dir = dir.clone();
+    app.register_asset_source(
+        AssetSourceId::Default,
+        AssetSourceBuilder::new(move || {
+            Box::new(MemoryAssetReader {
+                root: reader_dir.clone(),
+            })
+        }),
+    )
+    .add_plugins((
         MinimalPlugins,
         AssetPlugin {
-            file_path: dir.to_string_lossy().into_owned(),
+            watch_for_changes_override: Some(false),
             ..default()
         },
-        aigc_world::dialogue::DialoguePlugin {
-            path: Some("dialogue/bad.grammar.ron".into()),
+        DialoguePlugin {
+            path: Some(GRAMMAR_PATH.into()),
         },
     ));
     app.finish();
     app.cleanup();
-    run_until(&mut app, 2000, |app| {
+    app
+}
+
+#[test]
+fn grammar_hot_reload_applies_good_edits_and_keeps_the_last_good_grammar() {
+    let dir = Dir::default();
+    let good = |word: &str| {
+        DEFAULT_GRAMMAR_RON.replace("(text: \"Hello\",", &format!("(text: \"{word}\","))
+    };
+    dir.insert_asset_text(Path::new(GRAMMAR_PATH), &good("Howdy"));
+    let mut app = memory_app(&dir);
+    run_until(&mut app, 600, |app| {
+        app.world().resource::<ActiveGrammar>().version() == 2
+    });
+    let has = |app: &App, word: &str| {
+        let g = app.world().resource::<ActiveGrammar>().get();
+        let folk = people(1337, 2);
+        (0..40).any(|turns| {
+            folk.iter().any(|r| {
+                grammar_reply(&g, &request(r, Intent::Greet, "", 15.0, turns, 1)).contains(word)
+            })
+        })
+    };
+    assert!(has(&app, "Howdy"));
+
+    // A broken edit: the error names file, line and column; the last good grammar stays.
+    let broken = good("Hiya").replacen("#hello#, #stranger#.", "#hello#, #strnger#.", 1);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("#strnger#"))
+        .unwrap()
+        + 1;
+    dir.insert_asset_text(Path::new(GRAMMAR_PATH), &broken);
+    app.world().resource::<AssetServer>().reload(GRAMMAR_PATH);
+    run_until(&mut app, 600, |app| {
         app.world().resource::<GrammarStatus>().last_error.is_some()
     });
     let err = app
@@ -519,24 +578,47 @@ fn a_broken_grammar_file_keeps_the_last_good_grammar() {
         .last_error
         .clone()
         .unwrap();
+    assert_eq!((err.file.as_str(), err.line), (GRAMMAR_PATH, line), "{err}");
     assert!(
-        err.to_string().contains("unknown symbol `strnger`"),
+        err.to_string()
+            .contains("unknown symbol `strnger` in rule `greet`"),
         "{err}"
     );
-    assert!(
-        err.file.ends_with("bad.grammar.ron") && err.line > 1 && err.column > 1,
-        "{err}"
-    );
-    assert_eq!(
-        app.world().resource::<ActiveGrammar>().version(),
-        1,
-        "the built-in grammar stays"
-    );
+    assert_eq!(app.world().resource::<ActiveGrammar>().version(), 2);
+    assert!(has(&app, "Howdy"));
 
-    app.world_mut().resource_mut::<GrammarFile>().path = Some("dialogue/good.grammar.ron".into());
-    run_until(&mut app, 2000, |app| {
-        app.world().resource::<ActiveGrammar>().version() == 2
+    // The fix applies and clears the error.
+    dir.insert_asset_text(Path::new(GRAMMAR_PATH), &good("Hiya"));
+    app.world().resource::<AssetServer>().reload(GRAMMAR_PATH);
+    run_until(&mut app, 600, |app| {
+        app.world().resource::<ActiveGrammar>().version() == 3
     });
     assert!(app.world().resource::<GrammarStatus>().last_error.is_none());
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(has(&app, "Hiya"));
+}
+
+#[test]
+fn every_shipped_grammar_and_npc_file_is_valid() {
+    let mut count = 0;
+    for dir in ["assets/dialogue", "assets/npc"] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let src = std::fs::read_to_string(&path).unwrap();
+            let name = path.display().to_string();
+            let ok = if name.ends_with(".grammar.ron") {
+                Grammar::parse(&src, &name).map(drop)
+            } else {
+                NpcConfig::parse(&src, &name).map(drop)
+            };
+            if let Err(e) = ok {
+                panic!("{e}");
+            }
+            count += 1;
+        }
+    }
+    assert!(count >= 2);
+    assert_eq!(
+        std::fs::read_to_string("assets/dialogue/default.grammar.ron").unwrap(),
+        DEFAULT_GRAMMAR_RON
+    );
 }
