@@ -152,7 +152,7 @@ fn run() -> Result<(), String> {
     ] {
         if let Some(m) = mark {
             println!(
-                "{what}: {} to the {}, {:.0} m high",
+                "{what}: {} to the {}, ground at {:.1} m",
                 distance_words(m.distance_m),
                 m.direction.name(),
                 m.height_m

@@ -2,6 +2,7 @@
 
 mod common;
 mod dialogue;
+mod dialogue_app;
 mod npc;
 mod streaming;
 mod terrain_core;

@@ -260,8 +260,11 @@ impl Grammar {
         };
         let mut rules = Vec::with_capacity(by_name.len());
         let mut spots: Vec<Vec<(usize, usize)>> = Vec::new();
+        // Rules are in file order, so each key is searched from the previous one.
+        let mut key_from = rules_at;
         for (name, alts_src) in parsed.rules.iter() {
-            let key_at = find_token(src, rules_at, &literal(name)).unwrap_or(rules_at);
+            let key_at = find_token(src, key_from, &literal(name)).unwrap_or(key_from);
+            key_from = key_at;
             let key = Spot {
                 src,
                 at: key_at,
