@@ -112,6 +112,7 @@ impl Plugin for NpcPlugin {
                 handle: None,
             })
             .init_resource::<NpcStats>()
+            .init_resource::<NpcFileStatus>()
             .add_systems(
                 Update,
                 (
@@ -241,6 +242,15 @@ fn load_npc_file(server: Res<AssetServer>, mut file: ResMut<NpcFile>) {
     file.handle = Some((path, handle));
 }
 
+/// The outcome of the latest NPC file load, for UIs and tests.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct NpcFileStatus {
+    /// The last load's error, cleared by the next good load.
+    pub last_error: Option<ConfigError>,
+    /// Good loads so far.
+    pub loads: u64,
+}
+
 /// An NPC file edit that was rejected.
 #[derive(Debug, Error)]
 #[error("{0} (keeping the last good NPC rules)")]
@@ -251,6 +261,7 @@ fn apply_npc_asset(
     assets: Res<Assets<NpcAsset>>,
     file: Res<NpcFile>,
     mut active: ResMut<ActiveNpcConfig>,
+    mut status: ResMut<NpcFileStatus>,
 ) -> Result {
     let Some((path, handle)) = &file.handle else {
         return Ok(());
@@ -265,6 +276,8 @@ fn apply_npc_asset(
     };
     match &asset.result {
         Ok(config) => {
+            status.last_error = None;
+            status.loads += 1;
             let before = active.version;
             active.replace(config.clone());
             if active.version != before {
@@ -273,6 +286,7 @@ fn apply_npc_asset(
             Ok(())
         }
         Err(err) => {
+            status.last_error = Some(err.clone());
             Err(BevyError::from(KeptLastGoodNpcs(err.clone())).with_severity(Severity::Warning))
         }
     }

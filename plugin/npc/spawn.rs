@@ -60,7 +60,7 @@ pub(crate) struct NpcsPlaced {
 /// or whose world or rules changed.
 pub(crate) fn plan_npc_chunks(
     mut commands: Commands,
-    world: Res<ActiveWorld>,
+    world: Option<Res<ActiveWorld>>,
     rules: Res<ActiveNpcConfig>,
     sampler: Option<Res<TerrainSampler>>,
     observers: Query<&GlobalTransform, With<WorldObserver>>,
@@ -74,7 +74,10 @@ pub(crate) fn plan_npc_chunks(
     npcs: Query<(), With<Npc>>,
     mut stats: ResMut<NpcStats>,
 ) {
-    let Some(sampler) = sampler else { return };
+    // Without the terrain plugins there is no ground to stand on.
+    let (Some(sampler), Some(world)) = (sampler, world) else {
+        return;
+    };
     let version = (sampler.version(), rules.version());
     let placement = &rules.config().placement;
     let size = sampler.generator().chunk_size() as f32;

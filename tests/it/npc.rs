@@ -2,16 +2,20 @@
 //! on any number of threads, and personas that do not drift (golden values).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use aigc_world::config::{DEFAULT_WORLD_RON, parse_world};
 use aigc_world::dialogue::DialoguePlugin;
 use aigc_world::npc::placement::fingerprint;
 use aigc_world::npc::{
-    ActiveNpcConfig, Npc, NpcConfig, NpcId, NpcPlugin, NpcStats, NpcWorld, Persona, populate_chunk,
+    ActiveNpcConfig, DEFAULT_NPC_RON, Npc, NpcConfig, NpcFileStatus, NpcId, NpcPlugin, NpcStats,
+    NpcWorld, Persona, populate_chunk,
 };
 use aigc_world::prelude::*;
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
+use bevy::asset::io::memory::{Dir, MemoryAssetReader};
+use bevy::asset::io::{AssetSourceBuilder, AssetSourceId};
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 
@@ -232,4 +236,71 @@ fn persona_golden() {
         s.settlement.as_ref().map(|t| t.name.as_str()),
         Some("Wickhollow")
     );
+}
+
+const NPC_PATH: &str = "npc/test.npc.ron";
+
+#[test]
+fn npc_file_hot_reload_keeps_the_last_good_rules_on_a_bad_edit() {
+    let dir = Dir::default();
+    let sparse = DEFAULT_NPC_RON.replacen("candidates_per_chunk: 2", "candidates_per_chunk: 1", 1);
+    dir.insert_asset_text(Path::new(NPC_PATH), &sparse);
+    let mut app = App::new();
+    let reader_dir = dir.clone();
+    app.register_asset_source(
+        AssetSourceId::Default,
+        AssetSourceBuilder::new(move || {
+            Box::new(MemoryAssetReader {
+                root: reader_dir.clone(),
+            })
+        }),
+    )
+    .add_plugins((
+        MinimalPlugins,
+        AssetPlugin {
+            watch_for_changes_override: Some(false),
+            ..default()
+        },
+        NpcPlugin {
+            path: Some(NPC_PATH.into()),
+        },
+    ));
+    app.finish();
+    app.cleanup();
+    run_until(&mut app, 600, |app| {
+        app.world().resource::<ActiveNpcConfig>().version() == 2
+    });
+    assert_eq!(
+        app.world()
+            .resource::<ActiveNpcConfig>()
+            .config()
+            .placement
+            .candidates_per_chunk,
+        1
+    );
+
+    let broken = sparse.replacen("\"hunter\": 2.0", "\"huntre\": 2.0", 1);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("\"huntre\""))
+        .unwrap()
+        + 1;
+    dir.insert_asset_text(Path::new(NPC_PATH), &broken);
+    app.world().resource::<AssetServer>().reload(NPC_PATH);
+    run_until(&mut app, 600, |app| {
+        app.world().resource::<NpcFileStatus>().last_error.is_some()
+    });
+    let err = app
+        .world()
+        .resource::<NpcFileStatus>()
+        .last_error
+        .clone()
+        .unwrap();
+    assert_eq!((err.file.as_str(), err.line), (NPC_PATH, line), "{err}");
+    assert!(
+        err.to_string()
+            .contains("occupation `huntre` is not defined"),
+        "{err}"
+    );
+    assert_eq!(app.world().resource::<ActiveNpcConfig>().version(), 2);
 }
