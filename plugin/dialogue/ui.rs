@@ -3,7 +3,7 @@
 //! closes.
 //!
 //! Add [`DialogueUiPlugin`] to any app with `EguiPlugin` and a camera carrying
-//! [`WorldObserver`](crate::terrain::WorldObserver). Scripts and tests drive the same window with
+//! [`WorldObserver`]. Scripts and tests drive the same window with
 //! messages: [`OpenConversation`] (with `npc: None` it picks the NPC nearest to an observer),
 //! [`SubmitLine`] and [`CloseConversation`]; [`ConversationUi`] shows what is open.
 
