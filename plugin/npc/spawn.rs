@@ -31,6 +31,10 @@ pub struct NpcStats {
     pub mean_place_ms: f64,
     /// Slowest chunk so far, milliseconds.
     pub max_place_ms: f64,
+    /// Frame-thread milliseconds the NPC systems took in the last frame.
+    pub frame_ms: f64,
+    /// The most frame-thread milliseconds the NPC systems took in any frame so far.
+    pub max_frame_ms: f64,
 }
 
 impl NpcStats {
@@ -56,6 +60,16 @@ pub(crate) struct NpcsPlaced {
     version: Version,
 }
 
+/// What the last full planning pass saw, to skip passes when nothing moved.
+#[derive(Default)]
+pub(crate) struct LastPlan {
+    eyes: Vec<Vec2>,
+    version: Version,
+}
+
+/// Observers may drift this far (metres) before chunks are checked again.
+const REPLAN_M: f32 = 4.0;
+
 /// Starts placement on chunks that came into range, and removes people from chunks that left it
 /// or whose world or rules changed.
 pub(crate) fn plan_npc_chunks(
@@ -72,16 +86,33 @@ pub(crate) fn plan_npc_chunks(
         Option<&Children>,
     )>,
     npcs: Query<(), With<Npc>>,
+    changed: Query<(), Changed<TerrainChunk>>,
+    mut last: Local<LastPlan>,
     mut stats: ResMut<NpcStats>,
 ) {
+    let start = Instant::now();
+    stats.frame_ms = 0.0;
     // Without the terrain plugins there is no ground to stand on.
     let (Some(sampler), Some(world)) = (sampler, world) else {
         return;
     };
     let version = (sampler.version(), rules.version());
+    let eyes: Vec<Vec2> = observers.iter().map(|t| t.translation().xz()).collect();
+    // Nothing to do unless an observer moved, a chunk appeared or changed detail, the world or
+    // rules changed, or chunks wait for a task slot.
+    let moved = eyes.len() != last.eyes.len()
+        || eyes
+            .iter()
+            .zip(&last.eyes)
+            .any(|(a, b)| a.distance_squared(*b) > REPLAN_M * REPLAN_M);
+    if !moved && last.version == version && changed.is_empty() && stats.pending == 0 {
+        stats.frame_ms = start.elapsed().as_secs_f64() * 1000.0;
+        return;
+    }
+    last.eyes.clone_from(&eyes);
+    last.version = version;
     let placement = &rules.config().placement;
     let size = sampler.generator().chunk_size() as f32;
-    let eyes: Vec<Vec2> = observers.iter().map(|t| t.translation().xz()).collect();
     let distance = |c: &TerrainChunk| {
         let min = Vec2::new(c.x as f32, c.z as f32) * size;
         let max = min + Vec2::splat(size);
@@ -95,6 +126,7 @@ pub(crate) fn plan_npc_chunks(
     for (e, chunk, task, placed, children) in &chunks {
         let d = distance(chunk);
         let keep = d <= placement.npc_radius_m + placement.hysteresis_m;
+        let mut free = placed.is_none() && task.is_none();
         if let Some(p) = placed
             && (p.version != version || !keep)
         {
@@ -104,18 +136,18 @@ pub(crate) fn plan_npc_chunks(
                 }
             }
             commands.entity(e).remove::<NpcsPlaced>();
-            continue;
+            free = true;
         }
         if let Some(t) = task {
             if t.version != version || !keep {
                 // Dropping the task cancels it.
                 commands.entity(e).remove::<NpcTask>();
+                free = true;
             } else {
                 running += 1;
             }
-            continue;
         }
-        if placed.is_none() && chunk.vertex_step > 0 && d <= placement.npc_radius_m {
+        if free && chunk.vertex_step > 0 && d <= placement.npc_radius_m {
             wanted.push((d, e, chunk.coord()));
         }
     }
@@ -123,6 +155,7 @@ pub(crate) fn plan_npc_chunks(
     let free = MAX_TASKS.saturating_sub(running);
     stats.pending = wanted.len().saturating_sub(free);
     if free == 0 || wanted.is_empty() {
+        stats.frame_ms = start.elapsed().as_secs_f64() * 1000.0;
         return;
     }
     wanted.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -140,6 +173,7 @@ pub(crate) fn plan_npc_chunks(
         commands.entity(e).insert(NpcTask { task, version });
         stats.in_flight += 1;
     }
+    stats.frame_ms = start.elapsed().as_secs_f64() * 1000.0;
 }
 
 /// Spawns the people of chunks whose placement finished, as children of the chunk.
@@ -150,6 +184,7 @@ pub(crate) fn poll_npc_tasks(
     npcs: Query<(), With<Npc>>,
     mut stats: ResMut<NpcStats>,
 ) {
+    let start = Instant::now();
     for (e, mut task, chunk_transform) in &mut tasks {
         let Some((records, ms)) = check_ready(&mut task.task) else {
             continue;
@@ -182,4 +217,6 @@ pub(crate) fn poll_npc_tasks(
     }
     stats.chunks_placed = placed.iter().count();
     stats.npcs = npcs.iter().count();
+    stats.frame_ms += start.elapsed().as_secs_f64() * 1000.0;
+    stats.max_frame_ms = stats.max_frame_ms.max(stats.frame_ms);
 }
