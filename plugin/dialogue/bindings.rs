@@ -19,6 +19,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("style", "speaking style: plain, formal, terse, warm, gruff"),
     ("knows", "one thing the NPC knows about"),
     ("wares", "one of the goods the NPC trades (unset if none)"),
+    ("all_wares", "all of them in a phrase: \"salt, rope and lamp oil\" (unset if none)"),
     ("age", "age in years (number)"),
     ("home", "the NPC's settlement (unset for wanderers)"),
     ("biome", "the biome the NPC stands in"),
@@ -71,6 +72,15 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "what the player wants: greet, directions, land, about_you, trade, rumour, farewell, deflect",
     ),
 ];
+
+/// "a", "a and b", "a, b and c".
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
 
 /// A variable's value.
 #[derive(Clone, Debug, PartialEq)]
@@ -154,6 +164,7 @@ impl Bindings {
         b.text("style", &persona.style);
         b.set("knows", Value::List(persona.knows.clone()));
         b.set("wares", Value::List(persona.wares.clone()));
+        b.text("all_wares", join_and(&persona.wares));
         b.set("age", Value::Number(f64::from(persona.age)));
         if let Some(home) = &persona.home {
             b.text("home", home);
