@@ -19,7 +19,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("style", "speaking style: plain, formal, terse, warm, gruff"),
     ("knows", "one thing the NPC knows about"),
     ("wares", "one of the goods the NPC trades (unset if none)"),
-    ("all_wares", "all of them in a phrase: \"salt, rope and lamp oil\" (unset if none)"),
+    (
+        "all_wares",
+        "all of them in one phrase, like \"salt and rope\" (unset if none)",
+    ),
     ("age", "age in years (number)"),
     ("home", "the NPC's settlement (unset for wanderers)"),
     ("biome", "the biome the NPC stands in"),
