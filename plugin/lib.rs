@@ -8,6 +8,8 @@
 //! |---|---|
 //! | [`WorldConfigPlugin`](config::WorldConfigPlugin) | the RON world file as an asset, hot reload, [`ActiveWorld`](config::ActiveWorld) |
 //! | [`TerrainPlugin`](terrain::TerrainPlugin) | chunk streaming around [`WorldObserver`](terrain::WorldObserver)s, [`TerrainSampler`](terrain::TerrainSampler) |
+//! | [`NpcPlugin`](npc::NpcPlugin) | NPCs placed per chunk from RON rules, personas, world facts |
+//! | [`DialoguePlugin`](dialogue::DialoguePlugin) | grammar dialogue, the [`DialogueSource`](dialogue::DialogueSource) API, conversation memory |
 //!
 //! Disable or configure any of them like Bevy's own groups:
 //!
@@ -27,6 +29,8 @@
 pub mod background;
 pub mod clock;
 pub mod config;
+pub mod dialogue;
+pub mod npc;
 pub mod terrain;
 pub mod texture;
 
@@ -37,6 +41,10 @@ use bevy::prelude::*;
 pub mod prelude {
     pub use crate::clock::WorldClock;
     pub use crate::config::{ActiveWorld, WorldConfig, WorldConfigPlugin};
+    #[cfg(feature = "egui")]
+    pub use crate::dialogue::ui::DialogueUiPlugin;
+    pub use crate::dialogue::{DialoguePlugin, DialogueReply, ReplyEvent, SayToNpc};
+    pub use crate::npc::{Npc, NpcPlugin};
     pub use crate::terrain::{
         TerrainChunk, TerrainPlugin, TerrainSampler, TerrainSettings, TerrainStats, WorldObserver,
     };
@@ -52,6 +60,8 @@ impl PluginGroup for AigcWorldPlugin {
             .add(clock::ClockPlugin)
             .add(config::WorldConfigPlugin::default())
             .add(terrain::TerrainPlugin)
+            .add(npc::NpcPlugin::default())
+            .add(dialogue::DialoguePlugin::default())
     }
 }
 
@@ -69,6 +79,12 @@ pub enum AigcWorldSystems {
     Plan,
     /// Finished chunks turned into meshes within the per-frame budget.
     Apply,
+    /// NPCs placed on chunks near observers (placement tasks started and collected), and
+    /// removed from chunks that left the NPC radius.
+    Npcs,
+    /// Player lines turned into dialogue requests; replies streamed out as
+    /// [`DialogueReply`](dialogue::DialogueReply) messages.
+    Dialogue,
     /// Statistics and Bevy diagnostics published.
     Diagnostics,
 }
@@ -83,6 +99,8 @@ pub(crate) fn configure_sets(app: &mut App) {
             AigcWorldSystems::Poll,
             AigcWorldSystems::Plan,
             AigcWorldSystems::Apply,
+            AigcWorldSystems::Npcs,
+            AigcWorldSystems::Dialogue,
             AigcWorldSystems::Diagnostics,
         )
             .chain(),
