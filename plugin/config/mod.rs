@@ -22,7 +22,8 @@ pub use error::{ConfigError, ConfigErrorKind};
 pub use node_map::NodeMap;
 pub use schema::*;
 pub use validate::{
-    MAX_BIOMES, MAX_NODES, MAX_OCTAVES, node_inputs, parse_ron, parse_world, validate_world,
+    MAX_BIOMES, MAX_NODES, MAX_OCTAVES, MAX_REACH_CHUNKS, MAX_VIEW_RADIUS_M, node_inputs,
+    parse_ron, parse_world, validate_world,
 };
 
 use crate::AigcWorldSystems;

@@ -9,6 +9,14 @@ use super::schema::{NoiseNode, WorldConfig};
 /// Most biomes a world may have (the terrain mesh carries two `vec4` of weights per vertex).
 pub const MAX_BIOMES: usize = 8;
 
+/// Largest view radius in metres: beyond this the chunk count (and memory) would grow without
+/// a useful limit.
+pub const MAX_VIEW_RADIUS_M: f64 = 10_000.0;
+
+/// Most chunks between an observer and the edge of its view (radius plus hysteresis, over the
+/// chunk size): about 50,000 chunks in view at the limit.
+pub const MAX_REACH_CHUNKS: f64 = 128.0;
+
 /// Most nodes a terrain graph may have.
 pub const MAX_NODES: usize = 256;
 
@@ -59,7 +67,7 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
             &["chunk", "size_m"],
             range(
                 "chunk.size_m",
-                config.chunk.size_m.to_string(),
+                num(config.chunk.size_m),
                 "a size of at least 1 metre",
             ),
         );
@@ -67,23 +75,40 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
 
     let s = &config.streaming;
     let positive = |x: f64| x.is_finite() && x > 0.0;
-    if !positive(s.view_radius_m) {
+    if !(positive(s.view_radius_m) && s.view_radius_m <= MAX_VIEW_RADIUS_M) {
         return fail(
             &["streaming", "view_radius_m"],
             range(
                 "streaming.view_radius_m",
-                s.view_radius_m.to_string(),
-                "a positive distance in metres",
+                num(s.view_radius_m),
+                &format!("a positive distance in metres, at most {MAX_VIEW_RADIUS_M}"),
             ),
         );
     }
-    if !(s.hysteresis_m.is_finite() && s.hysteresis_m >= 0.0) {
+    if !(s.hysteresis_m.is_finite() && (0.0..=MAX_VIEW_RADIUS_M).contains(&s.hysteresis_m)) {
         return fail(
             &["streaming", "hysteresis_m"],
             range(
                 "streaming.hysteresis_m",
-                s.hysteresis_m.to_string(),
-                "zero or more metres",
+                num(s.hysteresis_m),
+                "0 to 10000 metres",
+            ),
+        );
+    }
+    let reach_in_chunks = (s.view_radius_m + s.hysteresis_m) / config.chunk.size_m;
+    if reach_in_chunks > MAX_REACH_CHUNKS {
+        return fail(
+            &["streaming", "view_radius_m"],
+            range(
+                "streaming.view_radius_m",
+                format!(
+                    "{} m with {} m chunks ({reach_in_chunks:.0} chunks)",
+                    s.view_radius_m, config.chunk.size_m
+                ),
+                &format!(
+                    "at most {MAX_REACH_CHUNKS} chunks of reach (view radius plus hysteresis): \
+                     use larger chunks for a longer view"
+                ),
             ),
         );
     }
@@ -92,7 +117,7 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
             &["streaming", "apply_budget_ms"],
             range(
                 "streaming.apply_budget_ms",
-                s.apply_budget_ms.to_string(),
+                num(s.apply_budget_ms),
                 "a positive number of milliseconds",
             ),
         );
@@ -112,7 +137,7 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
             &["streaming", "view_cone_deg"],
             range(
                 "streaming.view_cone_deg",
-                s.view_cone_deg.to_string(),
+                num(s.view_cone_deg),
                 "0 to 360 degrees",
             ),
         );
@@ -141,7 +166,7 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
                 &["lod_rings", "until_m"],
                 range(
                     "streaming.lod_rings.until_m",
-                    ring.until_m.to_string(),
+                    num(ring.until_m),
                     "a positive distance",
                 ),
             );
@@ -179,7 +204,7 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
             &["biomes", "lapse_per_km"],
             range(
                 "biomes.lapse_per_km",
-                b.lapse_per_km.to_string(),
+                num(f64::from(b.lapse_per_km)),
                 "a finite number",
             ),
         );
@@ -334,11 +359,11 @@ fn check_params(node: &NoiseNode) -> Option<(&'static str, String, &'static str)
     let finite_pos = |x: f64| x.is_finite() && x > 0.0;
     match node {
         NoiseNode::Constant(c) if !c.is_finite() => {
-            Some(("Constant", c.to_string(), "a finite number"))
+            Some(("Constant", num(f64::from(*c)), "a finite number"))
         }
         NoiseNode::Source { frequency, .. } if !finite_pos(*frequency) => Some((
             "frequency",
-            frequency.to_string(),
+            num(*frequency),
             "a positive number of features per metre",
         )),
         NoiseNode::Fractal {
@@ -353,13 +378,13 @@ fn check_params(node: &NoiseNode) -> Option<(&'static str, String, &'static str)
             } else if !finite_pos(*frequency) {
                 Some((
                     "frequency",
-                    frequency.to_string(),
+                    num(*frequency),
                     "a positive number of features per metre",
                 ))
             } else if !(lacunarity.is_finite() && (1.0..=8.0).contains(lacunarity)) {
-                Some(("lacunarity", lacunarity.to_string(), "1 to 8"))
+                Some(("lacunarity", num(*lacunarity), "1 to 8"))
             } else if !(gain.is_finite() && (0.0..=1.0).contains(gain)) {
-                Some(("gain", gain.to_string(), "0 to 1"))
+                Some(("gain", num(*gain), "0 to 1"))
             } else {
                 None
             }
@@ -400,12 +425,12 @@ fn check_params(node: &NoiseNode) -> Option<(&'static str, String, &'static str)
             ))
         }
         NoiseNode::Terrace { sharpness, .. } if !(0.0..=1.0).contains(sharpness) => {
-            Some(("sharpness", sharpness.to_string(), "0 to 1"))
+            Some(("sharpness", num(f64::from(*sharpness)), "0 to 1"))
         }
         NoiseNode::DomainWarp { amplitude, .. }
             if !(amplitude.is_finite() && *amplitude >= 0.0) =>
         {
-            Some(("amplitude", amplitude.to_string(), "zero or more metres"))
+            Some(("amplitude", num(*amplitude), "zero or more metres"))
         }
         NoiseNode::Blend { from, to, .. } if !strictly_ordered(*from, *to) => {
             Some(("from", format!("{from}..{to}"), "from < to"))
@@ -471,4 +496,13 @@ fn ordered(a: f32, b: f32) -> bool {
 /// `a < b`, false if either is NaN.
 fn strictly_ordered(a: f32, b: f32) -> bool {
     a < b
+}
+
+/// A number as a modder wrote it, but in exponent form when huge or tiny so messages stay short.
+fn num(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-6..1e9).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
 }

@@ -15,7 +15,7 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 
 use super::{TerrainChunk, TerrainGenerator, TerrainSampler, WorldObserver, chunk_mesh_to_bevy};
-use crate::config::{ActiveWorld, StreamingConfig};
+use crate::config::{ActiveWorld, MAX_REACH_CHUNKS, MAX_VIEW_RADIUS_M, StreamingConfig};
 use crate::terrain::ChunkCoord;
 
 /// Where chunk generation runs.
@@ -200,7 +200,13 @@ pub(crate) fn plan_chunks(
         .map(|(t, o)| {
             let p = t.translation();
             let f = t.forward();
-            let radius = o.view_radius_m.unwrap_or(config.view_radius_m) as f32;
+            // An observer's own radius is not validated like the file's: clamp it the same way.
+            let most =
+                (MAX_REACH_CHUNKS * f64::from(size) - config.hysteresis_m).min(MAX_VIEW_RADIUS_M);
+            let radius = o
+                .view_radius_m
+                .unwrap_or(config.view_radius_m)
+                .clamp(0.0, most) as f32;
             (
                 Vec2::new(p.x, p.z),
                 Vec2::new(f.x, f.z).normalize_or_zero(),
