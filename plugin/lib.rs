@@ -8,6 +8,8 @@
 //! |---|---|
 //! | [`WorldConfigPlugin`](config::WorldConfigPlugin) | the RON world file as an asset, hot reload, [`ActiveWorld`](config::ActiveWorld) |
 //! | [`TerrainPlugin`](terrain::TerrainPlugin) | chunk streaming around [`WorldObserver`](terrain::WorldObserver)s, [`TerrainSampler`](terrain::TerrainSampler) |
+//! | [`AiRuntimePlugin`](ai::AiRuntimePlugin) | the model worker on a CPU or GPU burn backend, [`AiRuntime`](ai::AiRuntime) |
+//! | [`TexturePlugin`](texture::TexturePlugin) | procedural and learned biome textures in [`BiomeTextures`](texture::BiomeTextures) |
 //!
 //! Disable or configure any of them like Bevy's own groups:
 //!
@@ -24,6 +26,7 @@
 //! ));
 //! ```
 
+pub mod ai;
 pub mod clock;
 pub mod config;
 pub mod terrain;
@@ -34,11 +37,13 @@ use bevy::prelude::*;
 
 /// The things most games need.
 pub mod prelude {
+    pub use crate::ai::{AiRuntime, AiRuntimePlugin};
     pub use crate::clock::WorldClock;
     pub use crate::config::{ActiveWorld, WorldConfig, WorldConfigPlugin};
     pub use crate::terrain::{
         TerrainChunk, TerrainPlugin, TerrainSampler, TerrainSettings, TerrainStats, WorldObserver,
     };
+    pub use crate::texture::{BiomeTextures, TexturePlugin};
     pub use crate::{AigcWorldPlugin, AigcWorldSystems};
 }
 
@@ -51,6 +56,8 @@ impl PluginGroup for AigcWorldPlugin {
             .add(clock::ClockPlugin)
             .add(config::WorldConfigPlugin::default())
             .add(terrain::TerrainPlugin)
+            .add(ai::AiRuntimePlugin::default())
+            .add(texture::TexturePlugin::default())
     }
 }
 

@@ -28,7 +28,9 @@ pub enum ConfigErrorKind {
     #[error("could not read the file: {0}")]
     Io(String),
     /// A node names another node that does not exist.
-    #[error("node \"{node}\" refers to \"{reference}\", which is not defined; defined nodes: {known}")]
+    #[error(
+        "node \"{node}\" refers to \"{reference}\", which is not defined; defined nodes: {known}"
+    )]
     UnknownNode {
         /// The node holding the reference (or the field, for `terrain.height` and the biome fields).
         node: String,

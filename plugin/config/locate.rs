@@ -91,7 +91,8 @@ mod tests {
 
     #[test]
     fn finds_nested_field_after_its_parent() {
-        let src = "(\n  a: (octaves: 1),\n  // octaves in a comment\n  \"hills\": (octaves: 40),\n)";
+        let src =
+            "(\n  a: (octaves: 1),\n  // octaves in a comment\n  \"hills\": (octaves: 40),\n)";
         assert_eq!(locate(src, &["\"hills\"", "octaves"]), (4, 13));
     }
 

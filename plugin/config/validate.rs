@@ -120,11 +120,7 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
     if s.lod_rings.is_empty() {
         return fail(
             &["streaming", "lod_rings"],
-            range(
-                "streaming.lod_rings",
-                "empty".into(),
-                "at least one ring",
-            ),
+            range("streaming.lod_rings", "empty".into(), "at least one ring"),
         );
     }
     let mut previous: Option<(f64, u32)> = None;
@@ -247,13 +243,7 @@ fn validate_nodes(config: &WorldConfig, src: &str, file: &str) -> Result<(), Con
             },
         ));
     }
-    let known = || {
-        nodes
-            .iter()
-            .map(|(n, _)| n)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let known = || nodes.iter().map(|(n, _)| n).collect::<Vec<_>>().join(", ");
     let missing = |owner: &str, path: &[&str], reference: &str| {
         Err(ConfigError::at(
             file,
@@ -339,7 +329,9 @@ pub fn node_inputs(node: &NoiseNode) -> Vec<&str> {
 fn check_params(node: &NoiseNode) -> Option<(&'static str, String, &'static str)> {
     let finite_pos = |x: f64| x.is_finite() && x > 0.0;
     match node {
-        NoiseNode::Constant(c) if !c.is_finite() => Some(("Constant", c.to_string(), "a finite number")),
+        NoiseNode::Constant(c) if !c.is_finite() => {
+            Some(("Constant", c.to_string(), "a finite number"))
+        }
         NoiseNode::Source { frequency, .. } if !finite_pos(*frequency) => Some((
             "frequency",
             frequency.to_string(),
@@ -374,7 +366,11 @@ fn check_params(node: &NoiseNode) -> Option<(&'static str, String, &'static str)
             Some(("[", "an empty list".into(), "at least one node name"))
         }
         NoiseNode::ScaleBias { scale, bias, .. } if !(scale.is_finite() && bias.is_finite()) => {
-            Some(("scale", format!("{scale} / {bias}"), "finite scale and bias"))
+            Some((
+                "scale",
+                format!("{scale} / {bias}"),
+                "finite scale and bias",
+            ))
         }
         NoiseNode::Clamp { min, max, .. } if !(min <= max) => {
             Some(("min", format!("{min}..{max}"), "min <= max"))
@@ -434,8 +430,10 @@ fn find_cycle(config: &WorldConfig) -> Option<Vec<String>> {
             let Some(next) = index(input) else { continue };
             if state[next] == 1 {
                 let start = path.iter().position(|&p| p == next).unwrap_or(0);
-                let mut cycle: Vec<String> =
-                    path[start..].iter().map(|&p| nodes.0[p].0.clone()).collect();
+                let mut cycle: Vec<String> = path[start..]
+                    .iter()
+                    .map(|&p| nodes.0[p].0.clone())
+                    .collect();
                 cycle.push(nodes.0[next].0.clone());
                 return Some(cycle);
             }

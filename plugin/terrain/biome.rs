@@ -81,7 +81,13 @@ impl BiomeTable {
     /// Each biome scores the product of its four soft range memberships; scores are normalised to
     /// sum to 1. Where no biome's ranges reach, the biome that is closest (fewest blend widths
     /// away) takes weight 1, so every point has a biome.
-    pub fn weights(&self, height: f32, slope: f32, temperature: f32, moisture: f32) -> BiomeWeights {
+    pub fn weights(
+        &self,
+        height: f32,
+        slope: f32,
+        temperature: f32,
+        moisture: f32,
+    ) -> BiomeWeights {
         let mut w = [0.0f32; MAX_BIOMES];
         let mut sum = 0.0;
         for (wi, b) in w.iter_mut().zip(&self.entries) {
@@ -106,7 +112,10 @@ impl BiomeTable {
                         + distance(b.moisture, moisture);
                     (i, d)
                 })
-                .fold((0, f32::INFINITY), |best, (i, d)| if d < best.1 { (i, d) } else { best });
+                .fold(
+                    (0, f32::INFINITY),
+                    |best, (i, d)| if d < best.1 { (i, d) } else { best },
+                );
             w = [0.0; MAX_BIOMES];
             if !self.entries.is_empty() {
                 w[nearest.0] = 1.0;
@@ -121,7 +130,10 @@ pub fn dominant(weights: &BiomeWeights) -> usize {
     weights
         .iter()
         .enumerate()
-        .fold((0, f32::MIN), |best, (i, &w)| if w > best.1 { (i, w) } else { best })
+        .fold(
+            (0, f32::MIN),
+            |best, (i, &w)| if w > best.1 { (i, w) } else { best },
+        )
         .0
 }
 
@@ -172,8 +184,22 @@ mod tests {
             moisture: "m".into(),
             lapse_per_km: 6.0,
             table: vec![
-                entry("low", Range { min: -100.0, max: 10.0, blend: 10.0 }),
-                entry("high", Range { min: 20.0, max: 100.0, blend: 10.0 }),
+                entry(
+                    "low",
+                    Range {
+                        min: -100.0,
+                        max: 10.0,
+                        blend: 10.0,
+                    },
+                ),
+                entry(
+                    "high",
+                    Range {
+                        min: 20.0,
+                        max: 100.0,
+                        blend: 10.0,
+                    },
+                ),
             ],
         })
     }

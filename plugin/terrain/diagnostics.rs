@@ -12,9 +12,11 @@ pub struct TerrainDiagnostics;
 
 impl TerrainDiagnostics {
     /// Chunks showing a mesh.
-    pub const CHUNKS_RESIDENT: DiagnosticPath = DiagnosticPath::const_new("aigc_world/chunks_resident");
+    pub const CHUNKS_RESIDENT: DiagnosticPath =
+        DiagnosticPath::const_new("aigc_world/chunks_resident");
     /// Chunks waiting for a generation slot.
-    pub const CHUNKS_PENDING: DiagnosticPath = DiagnosticPath::const_new("aigc_world/chunks_pending");
+    pub const CHUNKS_PENDING: DiagnosticPath =
+        DiagnosticPath::const_new("aigc_world/chunks_pending");
     /// Generation tasks running.
     pub const CHUNKS_IN_FLIGHT: DiagnosticPath =
         DiagnosticPath::const_new("aigc_world/chunks_in_flight");
@@ -42,15 +44,21 @@ impl Plugin for TerrainDiagnosticsPlugin {
         }
         app.init_resource::<FrameCounters>().add_systems(
             Update,
-            (update_stats, publish).chain().in_set(AigcWorldSystems::Diagnostics),
+            (update_stats, publish)
+                .chain()
+                .in_set(AigcWorldSystems::Diagnostics),
         );
     }
 }
 
 fn publish(stats: Res<TerrainStats>, mut diagnostics: Diagnostics) {
-    diagnostics.add_measurement(&TerrainDiagnostics::CHUNKS_RESIDENT, || stats.resident as f64);
+    diagnostics.add_measurement(&TerrainDiagnostics::CHUNKS_RESIDENT, || {
+        stats.resident as f64
+    });
     diagnostics.add_measurement(&TerrainDiagnostics::CHUNKS_PENDING, || stats.pending as f64);
-    diagnostics.add_measurement(&TerrainDiagnostics::CHUNKS_IN_FLIGHT, || stats.in_flight as f64);
+    diagnostics.add_measurement(&TerrainDiagnostics::CHUNKS_IN_FLIGHT, || {
+        stats.in_flight as f64
+    });
     if stats.generation_ms > 0.0 {
         diagnostics.add_measurement(&TerrainDiagnostics::GENERATION_MS, || stats.generation_ms);
     }

@@ -201,7 +201,9 @@ impl TerrainGenerator {
         let mut climate = self.graph.run(&self.climate_plan, &Coords::Grid(inner));
         let moisture = climate.pop().unwrap_or_default();
         let temperature = climate.pop().unwrap_or_default();
-        let skirts = self.edge_profiles(coord).map(|edge| skirt_depth(&edge, self.max_step));
+        let skirts = self
+            .edge_profiles(coord)
+            .map(|edge| skirt_depth(&edge, self.max_step));
         build_chunk_mesh(
             coord,
             vertex_step,
@@ -232,7 +234,13 @@ impl TerrainGenerator {
         let climate = self
             .graph
             .run(&self.climate_plan, &Coords::Points { x: &[x], z: &[z] });
-        let first = |k: usize| climate.get(k).and_then(|v| v.first()).copied().unwrap_or(0.0);
+        let first = |k: usize| {
+            climate
+                .get(k)
+                .and_then(|v| v.first())
+                .copied()
+                .unwrap_or(0.0)
+        };
         let (dx, dz) = (
             (h[2] - h[1]) / (2.0 * d as f32),
             (h[4] - h[3]) / (2.0 * d as f32),

@@ -302,10 +302,7 @@ impl NoiseGraph {
             self.run_op(id, coords, &values, &mut out);
             values[id.0] = out;
         }
-        plan.outputs
-            .iter()
-            .map(|o| values[o.0].clone())
-            .collect()
+        plan.outputs.iter().map(|o| values[o.0].clone()).collect()
     }
 
     fn run_op(&self, id: NodeId, coords: &Coords, values: &[Vec<f32>], out: &mut [f32]) {

@@ -178,7 +178,10 @@ fn sync_sampler(
     world: Res<ActiveWorld>,
     sampler: Option<Res<TerrainSampler>>,
 ) -> Result {
-    if sampler.as_ref().is_some_and(|s| s.version == world.version()) {
+    if sampler
+        .as_ref()
+        .is_some_and(|s| s.version == world.version())
+    {
         return Ok(());
     }
     let new = TerrainSampler::try_from_world(&world)

@@ -121,7 +121,12 @@ pub(crate) struct GeneratedChunk {
 #[derive(Component, Default)]
 pub(crate) struct ChunkMeshBytes(usize);
 
-fn generate(generator: &TerrainGenerator, coord: ChunkCoord, step: u32, version: u64) -> GeneratedChunk {
+fn generate(
+    generator: &TerrainGenerator,
+    coord: ChunkCoord,
+    step: u32,
+    version: u64,
+) -> GeneratedChunk {
     let start = Instant::now();
     let data = generator.generate_chunk(coord, step);
     let bytes = data.byte_size();
@@ -482,7 +487,12 @@ pub(crate) fn update_stats(
     sampler: Option<Res<TerrainSampler>>,
     mut counters: ResMut<FrameCounters>,
     mut stats: ResMut<TerrainStats>,
-    chunks: Query<(&ChunkState, &ChunkMeshBytes, Has<ChunkTask>, Has<ChunkReady>)>,
+    chunks: Query<(
+        &ChunkState,
+        &ChunkMeshBytes,
+        Has<ChunkTask>,
+        Has<ChunkReady>,
+    )>,
 ) {
     let version = sampler.map_or(0, |s| s.version());
     let mut s = TerrainStats {

@@ -26,7 +26,11 @@ pub fn headless_app() -> App {
 }
 
 /// Runs updates until `done` holds or `max_frames` pass; returns the frames taken.
-pub fn run_until(app: &mut App, max_frames: usize, mut done: impl FnMut(&mut App) -> bool) -> usize {
+pub fn run_until(
+    app: &mut App,
+    max_frames: usize,
+    mut done: impl FnMut(&mut App) -> bool,
+) -> usize {
     for frame in 0..max_frames {
         app.update();
         if done(app) {

@@ -38,16 +38,20 @@ pub fn fill_fractal(
         let seed = seed_mix(world_seed, node_seed, octave);
         let a = amplitude;
         match params.fractal {
-            FractalKind::Fbm => {
-                fill_source(params.source, coords, frequency, seed, out, |o, v| *o += a * v)
+            FractalKind::Fbm => fill_source(params.source, coords, frequency, seed, out, |o, v| {
+                *o += a * v
+            }),
+            FractalKind::Ridged => {
+                fill_source(params.source, coords, frequency, seed, out, |o, v| {
+                    let r = 1.0 - v.abs();
+                    *o += a * r * r
+                })
             }
-            FractalKind::Ridged => fill_source(params.source, coords, frequency, seed, out, |o, v| {
-                let r = 1.0 - v.abs();
-                *o += a * r * r
-            }),
-            FractalKind::Billow => fill_source(params.source, coords, frequency, seed, out, |o, v| {
-                *o += a * (2.0 * v.abs() - 1.0)
-            }),
+            FractalKind::Billow => {
+                fill_source(params.source, coords, frequency, seed, out, |o, v| {
+                    *o += a * (2.0 * v.abs() - 1.0)
+                })
+            }
         }
         total += amplitude;
         frequency *= params.lacunarity;

@@ -33,8 +33,10 @@ pub(crate) fn point(x: i32, z: i32, seed: u32) -> u32 {
 pub fn seed_mix(world_seed: u64, offset: u32, octave: u32) -> u32 {
     let lo = world_seed as u32;
     let hi = (world_seed >> 32) as u32;
-    mix(mix(mix(lo ^ 0x3c6e_f372).wrapping_add(hi) ^ offset.wrapping_mul(0x2545_f491))
-        .wrapping_add(octave.wrapping_mul(0x6a09_e667)))
+    mix(
+        mix(mix(lo ^ 0x3c6e_f372).wrapping_add(hi) ^ offset.wrapping_mul(0x2545_f491))
+            .wrapping_add(octave.wrapping_mul(0x6a09_e667)),
+    )
 }
 
 #[cfg(test)]

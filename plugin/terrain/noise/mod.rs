@@ -123,11 +123,18 @@ pub(crate) fn fill_source(
     mut emit: impl FnMut(&mut f32, f32),
 ) {
     match source {
-        SourceKind::Perlin => lattice::fill(coords, frequency, seed, out, lattice::perlin, &mut emit),
-        SourceKind::Value => lattice::fill(coords, frequency, seed, out, lattice::value, &mut emit),
-        SourceKind::OpenSimplex => {
-            pointwise(coords, frequency, seed, out, simplex::open_simplex, &mut emit)
+        SourceKind::Perlin => {
+            lattice::fill(coords, frequency, seed, out, lattice::perlin, &mut emit)
         }
+        SourceKind::Value => lattice::fill(coords, frequency, seed, out, lattice::value, &mut emit),
+        SourceKind::OpenSimplex => pointwise(
+            coords,
+            frequency,
+            seed,
+            out,
+            simplex::open_simplex,
+            &mut emit,
+        ),
         SourceKind::Worley => pointwise(coords, frequency, seed, out, worley::worley, &mut emit),
     }
 }
@@ -213,7 +220,10 @@ mod tests {
             let (lo, hi) = a
                 .iter()
                 .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-            assert!(lo >= -1.0 && hi <= 1.0, "{source:?} out of range {lo}..{hi}");
+            assert!(
+                lo >= -1.0 && hi <= 1.0,
+                "{source:?} out of range {lo}..{hi}"
+            );
             assert!(hi - lo > 0.3, "{source:?} barely varies {lo}..{hi}");
         }
     }
@@ -224,8 +234,22 @@ mod tests {
         let n = g.nx * g.nz;
         let mut a = vec![0.0; n];
         let mut b = vec![0.0; n];
-        fill_source(SourceKind::Perlin, &Coords::Grid(g), 0.05, 1, &mut a, |o, v| *o = v);
-        fill_source(SourceKind::Perlin, &Coords::Grid(g), 0.05, 2, &mut b, |o, v| *o = v);
+        fill_source(
+            SourceKind::Perlin,
+            &Coords::Grid(g),
+            0.05,
+            1,
+            &mut a,
+            |o, v| *o = v,
+        );
+        fill_source(
+            SourceKind::Perlin,
+            &Coords::Grid(g),
+            0.05,
+            2,
+            &mut b,
+            |o, v| *o = v,
+        );
         assert_ne!(a, b);
     }
 }

@@ -54,7 +54,11 @@ pub(crate) fn open_simplex(x: f64, z: f64, seed: u32) -> f32 {
     let ci = i as i64 as i32;
     let cj = j as i64 as i32;
     let n = corner(point(ci, cj, seed), x0, z0)
-        + corner(point(ci.wrapping_add(i1), cj.wrapping_add(j1), seed), x1, z1)
+        + corner(
+            point(ci.wrapping_add(i1), cj.wrapping_add(j1), seed),
+            x1,
+            z1,
+        )
         + corner(point(ci.wrapping_add(1), cj.wrapping_add(1), seed), x2, z2);
     (n * SCALE).clamp(-1.0, 1.0)
 }
