@@ -122,6 +122,8 @@ fn main() -> Result<(), String> {
         .and_then(Path::parent)
         .unwrap_or(Path::new("assets"));
     let mut warmed = false;
+    // One row per material for `sheet.png`: albedo, normal, roughness, learned albedo, normal.
+    let mut sheet: Vec<[Option<Vec<u8>>; 5]> = Vec::new();
     for name in materials {
         let recipe = &set.materials[name];
         let seed = material_seed(set.seed, name);
@@ -130,6 +132,18 @@ fn main() -> Result<(), String> {
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         println!("{name:14} procedural  {0}x{0}  {ms:8.1} ms", args.size);
         write_set(&args.out, name, &texture)?;
+        let rough: Vec<u8> = texture
+            .roughness()
+            .iter()
+            .flat_map(|&r| [r, r, r, 255])
+            .collect();
+        sheet.push([
+            Some(texture.albedo.clone()),
+            Some(texture.normal_rgba()),
+            Some(rough),
+            None,
+            None,
+        ]);
         let Some(model) = &recipe.model else {
             continue;
         };
@@ -172,6 +186,27 @@ fn main() -> Result<(), String> {
         );
         let learned = material_from_albedo(rgba, args.size, recipe);
         write_set(&args.out, &format!("{name}_learned"), &learned)?;
+        if let Some(row) = sheet.last_mut() {
+            row[3] = Some(learned.albedo.clone());
+            row[4] = Some(learned.normal_rgba());
+        }
     }
+    let n = args.size as usize;
+    let (w, h) = (5 * n, sheet.len() * n);
+    let mut out: Vec<u8> = [40u8, 40, 40, 255].repeat(w * h);
+    for (r, row) in sheet.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let Some(px) = cell else { continue };
+            for y in 0..n {
+                let dst = ((r * n + y) * w + c * n) * 4;
+                out[dst..dst + n * 4].copy_from_slice(&px[y * n * 4..(y + 1) * n * 4]);
+            }
+        }
+    }
+    image::RgbaImage::from_raw(w as u32, h as u32, out)
+        .ok_or("bad sheet")?
+        .save(args.out.join("sheet.png"))
+        .map_err(|e| e.to_string())?;
+    println!("contact sheet -> {}", args.out.join("sheet.png").display());
     Ok(())
 }

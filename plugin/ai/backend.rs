@@ -145,74 +145,6 @@ impl TextureTrainer {
     }
 }
 
-/// TEMPORARY: times Flex against ndarray for growing and training (removed once chosen).
-#[doc(hidden)]
-pub fn compare_cpu_backends(
-    weights: &NcaWeights,
-    size: u32,
-    exemplar: Exemplar,
-    iters: usize,
-) -> String {
-    use std::time::Instant;
-    type Nd = burn::backend::NdArray;
-    let mut out = String::new();
-    for round in 0..2 {
-        let t = Instant::now();
-        let a = grow_on::<Cpu>(
-            &Default::default(),
-            weights,
-            size,
-            1,
-            weights.steps,
-            &|| false,
-        );
-        let flex = t.elapsed().as_secs_f64() * 1000.0;
-        let t = Instant::now();
-        let b = grow_on::<Nd>(
-            &Default::default(),
-            weights,
-            size,
-            1,
-            weights.steps,
-            &|| false,
-        );
-        let nd = t.elapsed().as_secs_f64() * 1000.0;
-        let same = a.ok().zip(b.ok()).map(|(a, b)| {
-            a.iter()
-                .zip(&b)
-                .map(|(x, y)| (*x as i32 - *y as i32).abs())
-                .max()
-                .unwrap_or(0)
-        });
-        out += &format!(
-            "round {round}: grow {size}x{size} x{} steps: flex {flex:.0} ms, ndarray {nd:.0} ms, max diff {same:?}\n",
-            weights.steps
-        );
-    }
-    let config = TrainConfig {
-        iterations: iters,
-        ..TrainConfig::default()
-    };
-    let mut flex = Trainer::<CpuTrain>::new(exemplar.clone(), config.clone(), &Default::default());
-    let t = Instant::now();
-    let mut lf = 0.0;
-    for _ in 0..iters {
-        lf = flex.step();
-    }
-    let flex_ms = t.elapsed().as_secs_f64() * 1000.0 / iters as f64;
-    let mut nd = Trainer::<burn::backend::Autodiff<Nd>>::new(exemplar, config, &Default::default());
-    let t = Instant::now();
-    let mut ln = 0.0;
-    for _ in 0..iters {
-        ln = nd.step();
-    }
-    let nd_ms = t.elapsed().as_secs_f64() * 1000.0 / iters as f64;
-    out += &format!(
-        "train step: flex {flex_ms:.0} ms (loss {lf}), ndarray {nd_ms:.0} ms (loss {ln})\n"
-    );
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,7 +152,11 @@ mod tests {
     fn stripes(n: usize) -> Exemplar {
         let rgb = (0..n * n)
             .flat_map(|k| {
-                let v = if ((k % n) / 2).is_multiple_of(2) { 0.9 } else { 0.1 };
+                let v = if ((k % n) / 2).is_multiple_of(2) {
+                    0.9
+                } else {
+                    0.1
+                };
                 [v, v * 0.5, 0.2]
             })
             .collect();

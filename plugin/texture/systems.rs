@@ -38,6 +38,9 @@ pub(super) struct TextureState {
     set_version: u64,
     path: Option<String>,
     file: Option<Handle<TextureSetAsset>>,
+    /// Whether the texture file has loaded or failed (models wait for it, so the built-in
+    /// set's models are not loaded, and warned about, for nothing).
+    settled: bool,
     learned_enabled: bool,
     planned: Option<(u64, u64)>,
     layers: Vec<String>,
@@ -58,6 +61,7 @@ impl TextureState {
         Self {
             set: Arc::new(set),
             set_version: 1,
+            settled: path.is_none(),
             path,
             file: None,
             learned_enabled,
@@ -131,6 +135,16 @@ pub(super) fn apply_texture_file(
     let Some(handle) = state.file.clone() else {
         return Ok(());
     };
+    if !state.settled
+        && let bevy::asset::LoadState::Failed(e) = server.load_state(handle.id())
+    {
+        state.settled = true;
+        state.set_version += 1;
+        return Err(BevyError::from(format!(
+            "aigc_world: texture file not loaded ({e}); using the built-in textures"
+        ))
+        .with_severity(Severity::Warning));
+    }
     let touched = events.read().any(|e| {
         matches!(e, AssetEvent::LoadedWithDependencies { id } | AssetEvent::Modified { id }
             if *id == handle.id())
@@ -138,6 +152,10 @@ pub(super) fn apply_texture_file(
     let Some(asset) = assets.get(handle.id()).filter(|_| touched) else {
         return Ok(());
     };
+    if !state.settled {
+        state.settled = true;
+        state.set_version += 1;
+    }
     match &asset.result {
         Ok(set) if *set == *state.set => Ok(()),
         Ok(set) => {
@@ -196,7 +214,8 @@ pub(super) fn plan_textures(
             );
         }
         let model = set.materials[material].model.clone();
-        if let (Some(path), true, true) = (model, state.learned_enabled, runtime.is_some())
+        let wanted = state.learned_enabled && state.settled && runtime.is_some();
+        if let (Some(path), true) = (model, wanted)
             && !state.models.contains_key(&path)
         {
             let server = server.clone();

@@ -102,15 +102,18 @@ impl<B: Backend> Nca<B> {
     /// - output: `[batch, height, width, 4 * channels]`
     pub fn perceive(state: Tensor<B, 4>) -> Tensor<B, 4> {
         // Separable 3x3 filters: horizontal pass, then vertical, all by rolling the torus.
-        let left = state.clone().roll_dim(1, 2);
-        let right = state.clone().roll_dim(-1, 2);
-        let dx = right.clone() - left.clone();
-        let sx = left + right + state.clone() * 2.0;
+        // `roll_dim(1, d)[i]` is element `i + 1`, `roll_dim(-1, d)[i]` element `i - 1`.
+        // (This measured faster on burn's CPU backends than one folded 3x3 convolution, which
+        // does 2.25x the arithmetic; see notes/textures.md.)
+        let next = state.clone().roll_dim(1, 2);
+        let prev = state.clone().roll_dim(-1, 2);
+        let dx = prev.clone() - next.clone();
+        let sx = next + prev + state.clone() * 2.0;
         let sobel_x = (dx.clone().roll_dim(1, 1) + dx.clone().roll_dim(-1, 1) + dx * 2.0) / 8.0;
-        let sx_up = sx.clone().roll_dim(1, 1);
-        let sx_down = sx.clone().roll_dim(-1, 1);
-        let sobel_y = (sx_down.clone() - sx_up.clone()) / 8.0;
-        let laplacian = (sx_up + sx_down + sx * 2.0 - state.clone() * 16.0) / 16.0;
+        let sx_below = sx.clone().roll_dim(1, 1);
+        let sx_above = sx.clone().roll_dim(-1, 1);
+        let sobel_y = (sx_above.clone() - sx_below.clone()) / 8.0;
+        let laplacian = (sx_below + sx_above + sx * 2.0 - state.clone() * 16.0) / 16.0;
         Tensor::cat(vec![state, sobel_x, sobel_y, laplacian], 3)
     }
 
