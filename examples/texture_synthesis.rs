@@ -12,7 +12,7 @@
 //! learned model also get the same four files with `_learned`. `--backend gpu` grows learned
 //! textures with burn's wgpu backend (a warm-up grow runs first; its time, which includes
 //! compiling kernels, is printed separately). `--repeat N` grows each learned texture N times
-//! and prints the fastest.
+//! and prints the fastest; `--steps N` overrides the models' step counts.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -31,6 +31,7 @@ struct Args {
     world: PathBuf,
     textures: PathBuf,
     repeat: usize,
+    steps: Option<u32>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -41,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
         world: "assets/worlds/default.world.ron".into(),
         textures: "assets/textures/default.textures.ron".into(),
         repeat: 1,
+        steps: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,10 +54,11 @@ fn parse_args() -> Result<Args, String> {
             "--world" => args.world = value.into(),
             "--textures" => args.textures = value.into(),
             "--repeat" => args.repeat = value.parse().map_err(|e| format!("--repeat: {e}"))?,
+            "--steps" => args.steps = Some(value.parse().map_err(|e| format!("--steps: {e}"))?),
             other => {
                 return Err(format!(
                     "unknown option {other}; usage: texture_synthesis --backend cpu|gpu --size N \
-                     --out DIR [--world RON] [--textures RON] [--repeat N]"
+                     --out DIR [--world RON] [--textures RON] [--repeat N] [--steps N]"
                 ));
             }
         }
@@ -174,7 +177,7 @@ fn main() -> Result<(), String> {
         let mut rgba = Vec::new();
         for _ in 0..args.repeat.max(1) {
             let start = Instant::now();
-            rgba = grow_texture(&device, &weights, args.size, seed, None, &|| false)
+            rgba = grow_texture(&device, &weights, args.size, seed, args.steps, &|| false)
                 .map_err(|_| "cancelled")?;
             best = best.min(start.elapsed().as_secs_f64() * 1000.0);
         }
@@ -182,7 +185,7 @@ fn main() -> Result<(), String> {
             "{name:14} learned     {0}x{0}  {best:8.1} ms ({1} backend, {2} steps)",
             args.size,
             device.name(),
-            weights.steps
+            args.steps.unwrap_or(weights.steps)
         );
         let learned = material_from_albedo(rgba, args.size, recipe);
         write_set(&args.out, &format!("{name}_learned"), &learned)?;

@@ -1,5 +1,6 @@
 //! Integration tests, in one binary so the stack links once.
 
 mod common;
+mod learned;
 mod streaming;
 mod textures;

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use aigc_world::ai::AiRuntimePlugin;
 use aigc_world::ai::nca::NcaWeights;
+use aigc_world::ai::{AiDiagnostics, AiRuntimePlugin};
 use aigc_world::config::WorldConfigPlugin;
 use aigc_world::texture::{BiomeTextures, TexturePlugin, TextureSource, TextureStatus};
+use bevy::diagnostic::{DiagnosticPath, DiagnosticsStore};
 use bevy::prelude::*;
 
 /// A texture file with three materials: one whose model is missing, one whose model is
@@ -137,6 +138,13 @@ fn layers_fill_and_bad_models_fall_back_with_one_warning_each() {
     assert_eq!(status.layers[index("grassland")], "missing");
     assert_eq!(status.layers[index("beach")], "corrupt");
     assert_eq!(status.layers[index("rock")], "good");
+
+    // The worker's numbers reach Bevy's diagnostics: nothing waiting, CPU backend, a time.
+    let store = app.world().resource::<DiagnosticsStore>();
+    let value = |path: DiagnosticPath| store.get(&path).and_then(|d| d.value());
+    assert_eq!(value(AiDiagnostics::REQUESTS_WAITING), Some(0.0));
+    assert_eq!(value(AiDiagnostics::BACKEND_GPU), Some(0.0));
+    assert!(value(AiDiagnostics::INFERENCE_MS).is_some_and(|ms| ms > 0.0));
 
     let textures = app.world().resource::<BiomeTextures>().clone();
     assert_eq!(textures.metres_per_tile, 2.0);

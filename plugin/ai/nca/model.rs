@@ -169,11 +169,28 @@ pub fn update_mask(
         .collect()
 }
 
+/// Amplitude of the noise an empty grid starts from.
+pub const START_NOISE: f32 = 0.1;
+
+/// The state a texture grows from: small noise in every channel, hashed from `seed`, so the
+/// rule has gradients to work on from the first step (from exact zeros only the random update
+/// mask breaks the symmetry, and textures take far longer to appear). Channels last.
+pub fn initial_state(batch: usize, size: (usize, usize), channels: usize, seed: u64) -> Vec<f32> {
+    let key = super::rng::mix64(seed ^ 0x5745_4544);
+    (0..batch * size.0 * size.1 * channels)
+        .map(|k| {
+            let r =
+                (super::rng::mix64(key.wrapping_add(k as u64)) >> 40) as f32 / (1u64 << 24) as f32;
+            (r * 2.0 - 1.0) * START_NOISE
+        })
+        .collect()
+}
+
 /// Error from [`grow`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cancelled;
 
-/// Grows a `size` x `size` texture from an empty state in `steps` steps; `cancelled` is asked
+/// Grows a `size` x `size` texture from a start state ([`initial_state`]) in `steps` steps; `cancelled` is asked
 /// between steps. Returns the final state (read its colour with [`rgb`]).
 ///
 /// # Shapes
@@ -188,7 +205,8 @@ pub fn grow<B: Backend>(
     device: &B::Device,
 ) -> Result<Tensor<B, 4>, Cancelled> {
     let c = model.channels();
-    let mut state = Tensor::<B, 4>::zeros([1, size, size, c], device);
+    let start = initial_state(1, (size, size), c, seed);
+    let mut state = Tensor::<B, 4>::from_data(TensorData::new(start, [1, size, size, c]), device);
     for step in 0..steps {
         if cancelled() {
             return Err(Cancelled);

@@ -13,7 +13,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::model::{Nca, rgb, update_mask};
+use super::model::{Nca, initial_state, rgb, update_mask};
 use super::rng::SplitMix;
 use super::weights::NcaWeights;
 
@@ -98,11 +98,14 @@ impl<B: AutodiffBackend> Trainer<B> {
         let optim = AdamConfig::new()
             .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(1.0)))
             .init();
-        let state_len = config.size * config.size * config.channels;
+        let shape = (config.size, config.size);
+        let pool = (0..config.pool.max(config.batch))
+            .map(|i| initial_state(1, shape, config.channels, config.seed ^ (i as u64) << 20))
+            .collect();
         Self {
             model,
             optim,
-            pool: vec![vec![0.0; state_len]; config.pool.max(config.batch)],
+            pool,
             exemplar,
             rng: SplitMix::new(config.seed ^ 0x5eed),
             config,
@@ -128,8 +131,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         while picks.len() < cfg.batch {
             picks.push(self.rng.below(self.pool.len()));
         }
-        // One state starts empty each time, so growing from nothing stays learned.
-        self.pool[picks[0]].iter_mut().for_each(|v| *v = 0.0);
+        // One state starts afresh each time, so growing from nothing stays learned.
+        let fresh = initial_state(1, (n, n), c, self.rng.next_u64());
+        self.pool[picks[0]].copy_from_slice(&fresh);
         let data: Vec<f32> = picks
             .iter()
             .flat_map(|&i| self.pool[i].iter().copied())
@@ -183,7 +187,11 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn evaluate(&self) -> f32 {
         let cfg = &self.config;
         let model = self.model.clone();
-        let mut state = Tensor::<B, 4>::zeros([1, cfg.size, cfg.size, cfg.channels], &self.device);
+        let start = initial_state(1, (cfg.size, cfg.size), cfg.channels, 0xe7a1);
+        let mut state = Tensor::<B, 4>::from_data(
+            TensorData::new(start, [1, cfg.size, cfg.size, cfg.channels]),
+            &self.device,
+        );
         for step in 0..cfg.grow_steps {
             let mask = update_mask(1, (cfg.size, cfg.size), cfg.fire_rate, 0xe7a1, step);
             let mask = Tensor::from_data(
