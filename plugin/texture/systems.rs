@@ -46,7 +46,7 @@ pub(super) struct TextureState {
     layers: Vec<String>,
     procedural: HashMap<u64, Arc<MaterialTexture>>,
     learned: HashMap<u64, Arc<MaterialTexture>>,
-    generating: Vec<Task<(u64, Arc<MaterialTexture>)>>,
+    generating: Vec<Task<Vec<(u64, Arc<MaterialTexture>)>>>,
     finishing: Vec<Task<(u64, Arc<MaterialTexture>)>>,
     models: HashMap<String, ModelSlot>,
     requests: HashMap<u64, (String, u64)>,
@@ -199,7 +199,9 @@ pub(super) fn plan_textures(
     status.materials.retain(|m, _| used.contains(m));
     state.layers = layers;
     state.dirty = true;
-    let pool = AsyncComputeTaskPool::get();
+    // One task makes every missing material in turn: a single pool thread, so terrain chunk
+    // tasks keep the others.
+    let mut jobs = Vec::new();
     for material in &used {
         status
             .materials
@@ -208,10 +210,7 @@ pub(super) fn plan_textures(
         let key = state.procedural_key(material);
         if !state.procedural.contains_key(&key) {
             let recipe = set.materials[material].clone();
-            let (size, seed) = (set.size, state.seed(material));
-            state.generating.push(
-                pool.spawn(async move { (key, Arc::new(generate_material(&recipe, size, seed))) }),
-            );
+            jobs.push((key, recipe, state.seed(material)));
         }
         let model = set.materials[material].model.clone();
         let wanted = state.learned_enabled && state.settled && runtime.is_some();
@@ -224,6 +223,18 @@ pub(super) fn plan_textures(
                 .spawn(async move { server.load_builder().load_untyped_async(asset_path).await });
             state.models.insert(path, ModelSlot::Loading(task));
         }
+    }
+    if !jobs.is_empty() {
+        let size = set.size;
+        state
+            .generating
+            .push(AsyncComputeTaskPool::get().spawn(async move {
+                jobs.into_iter()
+                    .map(|(key, recipe, seed)| {
+                        (key, Arc::new(generate_material(&recipe, size, seed)))
+                    })
+                    .collect()
+            }));
     }
 }
 
@@ -344,9 +355,11 @@ pub(super) fn poll_textures(mut state: ResMut<TextureState>, mut status: ResMut<
     let state = &mut *state;
     let mut changed = false;
     state.generating.retain_mut(|task| match check_ready(task) {
-        Some((key, texture)) => {
-            state.procedural.insert(key, texture);
-            status.generated += 1;
+        Some(done) => {
+            for (key, texture) in done {
+                state.procedural.insert(key, texture);
+                status.generated += 1;
+            }
             changed = true;
             false
         }
