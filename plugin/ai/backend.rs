@@ -8,7 +8,7 @@
 
 use burn::tensor::Tensor;
 
-use super::nca::model::{self, Cancelled, Nca};
+use super::nca::model::{self, Nca};
 use super::nca::train::{Exemplar, TrainConfig, Trainer};
 use super::nca::weights::NcaWeights;
 
@@ -63,6 +63,18 @@ impl ComputeDevice {
     }
 }
 
+/// Why [`grow_texture`] returned no pixels.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrowError {
+    /// Cancelled between steps.
+    #[error("cancelled")]
+    Cancelled,
+    /// The backend failed to run or read back the result.
+    #[error("backend error: {0}")]
+    Backend(String),
+}
+
 /// Grows a `size` x `size` texture with `weights` from `seed` and returns RGBA8 sRGB pixels.
 /// `steps` overrides the weights' step count. `cancelled` is asked between steps. The GPU result
 /// is read back with burn's async read, awaited on the calling (worker) thread.
@@ -73,7 +85,7 @@ pub fn grow_texture(
     seed: u64,
     steps: Option<u32>,
     cancelled: &dyn Fn() -> bool,
-) -> Result<Vec<u8>, Cancelled> {
+) -> Result<Vec<u8>, GrowError> {
     let steps = steps.unwrap_or(weights.steps);
     match device {
         ComputeDevice::Cpu => {
@@ -91,13 +103,17 @@ fn grow_on<B: burn::tensor::backend::Backend>(
     seed: u64,
     steps: u32,
     cancelled: &dyn Fn() -> bool,
-) -> Result<Vec<u8>, Cancelled> {
+) -> Result<Vec<u8>, GrowError> {
     let nca = Nca::<B>::from_weights(weights, device);
     let n = size as usize;
-    let state = model::grow(&nca, n, steps, weights.fire_rate, seed, cancelled, device)?;
+    let state = model::grow(&nca, n, steps, weights.fire_rate, seed, cancelled, device)
+        .map_err(|_| GrowError::Cancelled)?;
     let rgb: Tensor<B, 4> = model::rgb(state).clamp(0.0, 1.0);
-    let data = bevy::tasks::block_on(rgb.into_data_async()).map_err(|_| Cancelled)?;
-    let values = data.into_vec::<f32>().map_err(|_| Cancelled)?;
+    let data = bevy::tasks::block_on(rgb.into_data_async())
+        .map_err(|e| GrowError::Backend(format!("{e:?}")))?;
+    let values = data
+        .into_vec::<f32>()
+        .map_err(|e| GrowError::Backend(format!("{e:?}")))?;
     let mut out = Vec::with_capacity(n * n * 4);
     for p in values.chunks_exact(3) {
         out.extend_from_slice(&[
@@ -165,6 +181,28 @@ mod tests {
             height: n,
             rgb,
         }
+    }
+
+    #[test]
+    fn growing_stops_when_cancelled() {
+        let weights = TextureTrainer::new(stripes(8), TrainConfig::default()).weights();
+        let calls = std::cell::Cell::new(0);
+        let cancel_after_three = || {
+            calls.set(calls.get() + 1);
+            calls.get() > 3
+        };
+        let result = grow_texture(
+            &ComputeDevice::Cpu,
+            &weights,
+            16,
+            1,
+            None,
+            &cancel_after_three,
+        );
+        assert_eq!(result, Err(GrowError::Cancelled));
+        assert_eq!(calls.get(), 4);
+        let rgba = grow_texture(&ComputeDevice::Cpu, &weights, 16, 1, Some(2), &|| false).unwrap();
+        assert_eq!(rgba.len(), 16 * 16 * 4);
     }
 
     #[test]

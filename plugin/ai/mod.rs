@@ -189,7 +189,10 @@ impl ModelRunner for DeviceRunner {
                 cancel.is_cancelled()
             })
             .map(|rgba| AiOutput::Texture { size: *size, rgba })
-            .map_err(|_| AiError::Cancelled),
+            .map_err(|e| match e {
+                backend::GrowError::Cancelled => AiError::Cancelled,
+                other => AiError::Failed(other.to_string()),
+            }),
             AiJob::WarmUp => Ok(AiOutput::Done),
         }
     }

@@ -64,7 +64,7 @@ fn learned_textures_tile_and_depend_on_the_seed() {
 
 #[test]
 fn every_shipped_model_loads() {
-    for name in ["grass"] {
+    for name in ["grass", "rock", "sand", "dirt"] {
         let w = shipped(name);
         assert!(w.steps > 0 && w.channels >= 4, "{name}");
     }
