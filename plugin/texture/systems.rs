@@ -173,12 +173,16 @@ pub(super) fn apply_texture_file(
 /// Works out each layer's material when the world or the texture file changes, and starts
 /// whatever is missing.
 pub(super) fn plan_textures(
-    world: Res<ActiveWorld>,
+    world: Option<Res<ActiveWorld>>,
     server: Res<AssetServer>,
     runtime: Option<Res<AiRuntime>>,
     mut state: ResMut<TextureState>,
     mut status: ResMut<TextureStatus>,
 ) {
+    // Without the world config plugin there are no biomes to texture.
+    let Some(world) = world else {
+        return;
+    };
     let version = (world.version(), state.set_version);
     if state.planned == Some(version) {
         return;
