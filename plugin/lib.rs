@@ -10,6 +10,8 @@
 //! | [`TerrainPlugin`](terrain::TerrainPlugin) | chunk streaming around [`WorldObserver`](terrain::WorldObserver)s, [`TerrainSampler`](terrain::TerrainSampler) |
 //! | [`NpcPlugin`](npc::NpcPlugin) | NPCs placed per chunk from RON rules, personas, world facts |
 //! | [`DialoguePlugin`](dialogue::DialoguePlugin) | grammar dialogue, the [`DialogueSource`](dialogue::DialogueSource) API, conversation memory |
+//! | [`AiRuntimePlugin`](ai::AiRuntimePlugin) | the model worker on a CPU or GPU burn backend, [`AiRuntime`](ai::AiRuntime) |
+//! | [`TexturePlugin`](texture::TexturePlugin) | procedural and learned biome textures in [`BiomeTextures`](texture::BiomeTextures) |
 //!
 //! Disable or configure any of them like Bevy's own groups:
 //!
@@ -26,6 +28,7 @@
 //! ));
 //! ```
 
+pub mod ai;
 pub mod background;
 pub mod clock;
 pub mod config;
@@ -39,6 +42,7 @@ use bevy::prelude::*;
 
 /// The things most games need.
 pub mod prelude {
+    pub use crate::ai::{AiRuntime, AiRuntimePlugin};
     pub use crate::clock::WorldClock;
     pub use crate::config::{ActiveWorld, WorldConfig, WorldConfigPlugin};
     #[cfg(feature = "egui")]
@@ -48,6 +52,7 @@ pub mod prelude {
     pub use crate::terrain::{
         TerrainChunk, TerrainPlugin, TerrainSampler, TerrainSettings, TerrainStats, WorldObserver,
     };
+    pub use crate::texture::{BiomeTextures, TexturePlugin};
     pub use crate::{AigcWorldPlugin, AigcWorldSystems};
 }
 
@@ -62,6 +67,8 @@ impl PluginGroup for AigcWorldPlugin {
             .add(terrain::TerrainPlugin)
             .add(npc::NpcPlugin::default())
             .add(dialogue::DialoguePlugin::default())
+            .add(ai::AiRuntimePlugin::default())
+            .add(texture::TexturePlugin::default())
     }
 }
 

@@ -2,8 +2,43 @@
 //!
 //! [`BiomeTextures`] is the hand-over point between whoever makes layer textures (procedural
 //! recipes, learned models) and the terrain material that draws them.
+//!
+//! [`TexturePlugin`] fills it: each biome of the active world maps to a material of the texture
+//! file (`assets/textures/default.textures.ron`); procedural layers are generated first on the
+//! async compute pool, then materials with a learned model (`.nca` weights, loaded through a
+//! Bevy asset loader) are grown by the [AI runtime](crate::ai)'s worker and replace the
+//! procedural albedo. Every texture is made once per recipe, size and seed and cached. A missing
+//! or broken weights file gives one warning naming the file and the reason, and the procedural
+//! texture stays.
+//!
+//! - [`periodic`], [`procedural`], [`recipe`], [`layers`]: the pure, deterministic part.
 
+pub mod layers;
+pub mod periodic;
+pub mod procedural;
+pub mod recipe;
+mod systems;
+
+use std::sync::Arc;
+
+use bevy::asset::io::Reader;
+use bevy::asset::{AssetLoader, LoadContext};
 use bevy::prelude::*;
+use thiserror::Error;
+
+use crate::ai::nca::{NcaWeights, WeightsError};
+use crate::config::{ConfigError, ConfigErrorKind};
+pub use procedural::{MaterialTexture, generate_material, material_from_albedo, seam_ratio};
+pub use recipe::{MaterialRecipe, TextureSetConfig, parse_texture_set};
+
+/// The texture file that ships with the crate, used until (or unless) a texture file loads.
+pub const DEFAULT_TEXTURES_RON: &str = include_str!("../../assets/textures/default.textures.ron");
+
+/// The seed a material's textures are made with: the texture file's seed mixed with the
+/// material's name, so materials differ and the same file gives the same textures everywhere.
+pub fn material_seed(set_seed: u64, material: &str) -> u64 {
+    set_seed ^ crate::ai::nca::weights::fnv1a(material.as_bytes())
+}
 
 /// Texture arrays for the terrain material, one layer per biome id (biome `i` of the world's
 /// table samples layer `i`). Empty until textures are ready; the material falls back to the
@@ -20,4 +55,171 @@ pub struct BiomeTextures {
     pub metres_per_tile: f32,
     /// Grows by one whenever the images change.
     pub version: u64,
+}
+
+/// Generates the biome layer textures and keeps [`BiomeTextures`] current.
+#[derive(Clone, Debug)]
+pub struct TexturePlugin {
+    /// Asset path of the texture file, or `None` for the built-in one only.
+    pub path: Option<String>,
+    /// Grow learned textures when the AI runtime is present.
+    pub learned: bool,
+}
+
+impl Default for TexturePlugin {
+    fn default() -> Self {
+        Self {
+            path: Some("textures/default.textures.ron".into()),
+            learned: true,
+        }
+    }
+}
+
+/// Where a material's current albedo came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TextureSource {
+    /// Not generated yet.
+    Pending,
+    /// The noise recipe.
+    Procedural,
+    /// The learned model.
+    Learned,
+    /// The model could not be used (the reason); the procedural texture is shown.
+    Fallback(String),
+}
+
+/// What the texture plugin has done, for UIs and tests.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct TextureStatus {
+    /// Per material in use: where its albedo comes from.
+    pub materials: std::collections::BTreeMap<String, TextureSource>,
+    /// Material of each layer (biome id order).
+    pub layers: Vec<String>,
+    /// Every warning issued, in order (each is also logged once).
+    pub warnings: Vec<String>,
+    /// Textures generated (procedural) or grown (learned) so far; cache hits do not count.
+    pub generated: u64,
+}
+
+/// A loaded `*.textures.ron` file, or why it could not be used.
+#[derive(Asset, TypePath, Debug)]
+pub struct TextureSetAsset {
+    /// The texture set or what is wrong with the file.
+    pub result: Result<TextureSetConfig, ConfigError>,
+}
+
+/// Loaded `.nca` weights, or why they cannot be used (loading never fails on content, so the
+/// plugin reports the reason once, itself).
+#[derive(Asset, TypePath, Debug)]
+pub struct NcaModelAsset {
+    /// The weights or the reason.
+    pub result: Result<Arc<NcaWeights>, WeightsError>,
+}
+
+/// Reading a texture or weights file failed at the I/O level.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TextureLoadError {
+    /// Reading the bytes failed.
+    #[error("could not read the file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads `*.textures.ron` files.
+#[derive(Default, TypePath)]
+pub struct TextureSetLoader;
+
+impl AssetLoader for TextureSetLoader {
+    type Asset = TextureSetAsset;
+    type Settings = ();
+    type Error = TextureLoadError;
+
+    async fn load(
+        &self,
+        reader: &mut dyn Reader,
+        _settings: &(),
+        load_context: &mut LoadContext<'_>,
+    ) -> Result<TextureSetAsset, TextureLoadError> {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).await?;
+        let file = load_context.path().to_string();
+        let result = match std::str::from_utf8(&bytes) {
+            Ok(src) => parse_texture_set(src, &file),
+            Err(e) => Err(ConfigError::at(
+                &file,
+                (1, 1),
+                ConfigErrorKind::Io(format!("not UTF-8 text: {e}")),
+            )),
+        };
+        Ok(TextureSetAsset { result })
+    }
+
+    fn extensions(&self) -> &[&str] {
+        &["textures.ron"]
+    }
+}
+
+/// Reads `.nca` weights files.
+#[derive(Default, TypePath)]
+pub struct NcaModelLoader;
+
+impl AssetLoader for NcaModelLoader {
+    type Asset = NcaModelAsset;
+    type Settings = ();
+    type Error = TextureLoadError;
+
+    async fn load(
+        &self,
+        reader: &mut dyn Reader,
+        _settings: &(),
+        _load_context: &mut LoadContext<'_>,
+    ) -> Result<NcaModelAsset, TextureLoadError> {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).await?;
+        Ok(NcaModelAsset {
+            result: NcaWeights::from_bytes(&bytes).map(Arc::new),
+        })
+    }
+
+    fn extensions(&self) -> &[&str] {
+        &["nca"]
+    }
+}
+
+impl Plugin for TexturePlugin {
+    fn build(&self, app: &mut App) {
+        crate::configure_sets(app);
+        let default = parse_texture_set(DEFAULT_TEXTURES_RON, "<built-in default.textures.ron>")
+            .expect("the built-in texture file must be valid (tested in texture::recipe::tests)");
+        app.init_asset::<TextureSetAsset>()
+            .init_asset::<NcaModelAsset>()
+            .register_asset_loader(TextureSetLoader)
+            .register_asset_loader(NcaModelLoader)
+            .add_message::<crate::ai::AiResponse>()
+            .init_resource::<BiomeTextures>()
+            .init_resource::<TextureStatus>()
+            .insert_resource(systems::TextureState::new(
+                default,
+                self.path.clone(),
+                self.learned,
+            ))
+            .add_systems(
+                Update,
+                (
+                    systems::apply_texture_file.in_set(crate::AigcWorldSystems::Config),
+                    systems::plan_textures.in_set(crate::AigcWorldSystems::Plan),
+                    (systems::poll_models, systems::poll_textures)
+                        .chain()
+                        .in_set(crate::AigcWorldSystems::Poll),
+                    systems::apply_layers.in_set(crate::AigcWorldSystems::Apply),
+                ),
+            );
+    }
+
+    fn finish(&self, app: &mut App) {
+        // Headless apps (MinimalPlugins) have no ImagePlugin; the layer images still need a home.
+        if !app.world().contains_resource::<Assets<Image>>() {
+            app.init_asset::<Image>();
+        }
+    }
 }

@@ -3,7 +3,9 @@
 mod common;
 mod dialogue;
 mod dialogue_app;
+mod learned;
 mod npc;
 mod streaming;
 mod terrain_core;
+mod textures;
 mod world_files;

@@ -1,0 +1,361 @@
+//! The AI runtime: one model worker thread on a burn backend chosen at run time, fed by a
+//! priority queue, answering with Bevy messages.
+//!
+//! - [`worker`]: the pure worker (priorities, cancellation, failures reported, no Bevy).
+//! - [`nca`]: the texture model, its training and its weights file, generic over burn's backend.
+//! - [`backend`]: the one module naming concrete backends, behind plain functions.
+//!
+//! [`AiRuntimePlugin`] starts the worker, picks the backend (wgpu on Bevy's own device when a
+//! real GPU is present, else the CPU; `assets/ai/default.ai.ron` can force either), turns
+//! finished work into [`AiResponse`] messages and publishes diagnostics. Inference never runs
+//! on the frame thread.
+
+pub mod backend;
+pub mod nca;
+pub mod worker;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use bevy::asset::io::Reader;
+use bevy::asset::{AssetLoader, LoadContext};
+use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnostic};
+use bevy::ecs::error::Severity;
+use bevy::prelude::*;
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::AigcWorldSystems;
+use crate::config::{ConfigError, parse_ron};
+pub use backend::ComputeDevice;
+pub use worker::{AiError, AiJob, AiOutput, AiPriority, AiResult, AiTicket, ModelRunner};
+use worker::{CancelToken, ModelWorker};
+
+/// Adds the model worker, [`AiRuntime`], [`AiResponse`] messages and AI diagnostics.
+#[derive(Clone, Debug)]
+pub struct AiRuntimePlugin {
+    /// Asset path of the runtime settings (`*.ai.ron`), or `None` for automatic choices.
+    pub config_path: Option<String>,
+}
+
+impl Default for AiRuntimePlugin {
+    fn default() -> Self {
+        Self {
+            config_path: Some("ai/default.ai.ron".into()),
+        }
+    }
+}
+
+/// Which backend models run on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Reflect)]
+pub enum AiBackendChoice {
+    /// A real GPU if Bevy renders on one, else the CPU.
+    #[default]
+    Auto,
+    /// Always the CPU.
+    Cpu,
+    /// The GPU; the CPU with a warning when there is none.
+    Gpu,
+}
+
+/// The runtime settings file.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiConfig {
+    /// Which backend to use.
+    #[serde(default)]
+    pub backend: AiBackendChoice,
+}
+
+/// A loaded `*.ai.ron` file, or why it could not be used (loading never fails on content).
+#[derive(Asset, TypePath, Debug)]
+pub struct AiConfigAsset {
+    /// The settings or the error.
+    pub result: Result<AiConfig, ConfigError>,
+}
+
+/// Reads `*.ai.ron` files.
+#[derive(Default, TypePath)]
+pub struct AiConfigLoader;
+
+/// A settings file could not be read at all.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum AiLoadError {
+    /// Reading the bytes failed.
+    #[error("could not read AI settings: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AssetLoader for AiConfigLoader {
+    type Asset = AiConfigAsset;
+    type Settings = ();
+    type Error = AiLoadError;
+
+    async fn load(
+        &self,
+        reader: &mut dyn Reader,
+        _settings: &(),
+        load_context: &mut LoadContext<'_>,
+    ) -> Result<AiConfigAsset, AiLoadError> {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).await?;
+        let file = load_context.path().to_string();
+        let src = String::from_utf8_lossy(&bytes);
+        Ok(AiConfigAsset {
+            result: parse_ron(&src, &file),
+        })
+    }
+
+    fn extensions(&self) -> &[&str] {
+        &["ai.ron"]
+    }
+}
+
+/// A finished model request, for whoever submitted it (match [`AiResult::id`] with
+/// [`AiTicket::id`]).
+#[derive(Message, Clone, Debug)]
+pub struct AiResponse(pub AiResult);
+
+/// The model worker and the backend it uses. Submit work with [`submit`](Self::submit); results
+/// arrive as [`AiResponse`] messages in [`AigcWorldSystems::Poll`].
+#[derive(Resource)]
+pub struct AiRuntime {
+    worker: ModelWorker,
+    device: Arc<Mutex<ComputeDevice>>,
+    gpu: Option<ComputeDevice>,
+    choice: AiBackendChoice,
+    last_inference_ms: Option<f64>,
+}
+
+impl AiRuntime {
+    /// Queues `job`; the result comes back as an [`AiResponse`] with the ticket's id.
+    pub fn submit(&self, priority: AiPriority, job: AiJob) -> AiTicket {
+        self.worker.submit(priority, job)
+    }
+
+    /// `"cpu"` or `"gpu"`: where models run now.
+    pub fn backend_name(&self) -> &'static str {
+        self.device.lock().map_or("cpu", |d| d.name())
+    }
+
+    /// Requests waiting to start.
+    pub fn waiting(&self) -> usize {
+        self.worker.stats().waiting.load(Ordering::Relaxed)
+    }
+
+    /// Milliseconds the last finished request ran.
+    pub fn last_inference_ms(&self) -> Option<f64> {
+        self.last_inference_ms
+    }
+
+    /// Applies a backend choice; returns a warning if a GPU was asked for but none is usable.
+    fn choose(&mut self, choice: AiBackendChoice) -> Option<String> {
+        self.choice = choice;
+        let (device, warning) = match (choice, &self.gpu) {
+            (AiBackendChoice::Cpu, _) | (AiBackendChoice::Auto, None) => (ComputeDevice::Cpu, None),
+            (_, Some(gpu)) => (gpu.clone(), None),
+            (AiBackendChoice::Gpu, None) => (
+                ComputeDevice::Cpu,
+                Some("backend Gpu asked for, but no usable GPU was found; using the CPU".into()),
+            ),
+        };
+        if let Ok(mut d) = self.device.lock() {
+            *d = device;
+        }
+        warning
+    }
+}
+
+/// Runs jobs on whatever device the runtime currently selects.
+struct DeviceRunner {
+    device: Arc<Mutex<ComputeDevice>>,
+}
+
+impl ModelRunner for DeviceRunner {
+    fn run(&mut self, job: &AiJob, cancel: &CancelToken) -> Result<AiOutput, AiError> {
+        let device = self
+            .device
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or(ComputeDevice::Cpu);
+        match job {
+            AiJob::GrowTexture {
+                weights,
+                size,
+                seed,
+                steps,
+            } => backend::grow_texture(&device, weights, *size, *seed, *steps, &|| {
+                cancel.is_cancelled()
+            })
+            .map(|rgba| AiOutput::Texture { size: *size, rgba })
+            .map_err(|e| match e {
+                backend::GrowError::Cancelled => AiError::Cancelled,
+                other => AiError::Failed(other.to_string()),
+            }),
+            AiJob::WarmUp => Ok(AiOutput::Done),
+        }
+    }
+}
+
+/// Paths of the AI runtime's diagnostics.
+pub struct AiDiagnostics;
+
+impl AiDiagnostics {
+    /// Requests waiting for the worker.
+    pub const REQUESTS_WAITING: DiagnosticPath =
+        DiagnosticPath::const_new("aigc_world/ai_requests_waiting");
+    /// Milliseconds of the latest finished request.
+    pub const INFERENCE_MS: DiagnosticPath =
+        DiagnosticPath::const_new("aigc_world/ai_inference_ms");
+    /// Backend in use: 0 = CPU, 1 = GPU.
+    pub const BACKEND_GPU: DiagnosticPath = DiagnosticPath::const_new("aigc_world/ai_backend_gpu");
+}
+
+#[derive(Resource)]
+struct AiConfigFile(Option<Handle<AiConfigAsset>>);
+
+impl Plugin for AiRuntimePlugin {
+    fn build(&self, app: &mut App) {
+        crate::configure_sets(app);
+        let device = Arc::new(Mutex::new(ComputeDevice::Cpu));
+        let shared = device.clone();
+        let worker = ModelWorker::spawn(move || DeviceRunner { device: shared });
+        app.insert_resource(AiRuntime {
+            worker,
+            device,
+            gpu: None,
+            choice: AiBackendChoice::Auto,
+            last_inference_ms: None,
+        })
+        .init_asset::<AiConfigAsset>()
+        .register_asset_loader(AiConfigLoader)
+        .add_message::<AiResponse>()
+        .insert_resource(AiConfigFile(None))
+        .register_diagnostic(Diagnostic::new(AiDiagnostics::REQUESTS_WAITING))
+        .register_diagnostic(Diagnostic::new(AiDiagnostics::INFERENCE_MS).with_suffix(" ms"))
+        .register_diagnostic(Diagnostic::new(AiDiagnostics::BACKEND_GPU))
+        .add_systems(
+            Update,
+            (
+                apply_ai_config.in_set(AigcWorldSystems::Config),
+                collect_results.in_set(AigcWorldSystems::Poll),
+                publish_diagnostics.in_set(AigcWorldSystems::Diagnostics),
+            ),
+        );
+        if let Some(path) = &self.config_path {
+            let path = path.clone();
+            app.add_systems(
+                Startup,
+                move |server: Res<AssetServer>, mut file: ResMut<AiConfigFile>| {
+                    file.0 = Some(server.load(path.clone()));
+                },
+            );
+        }
+    }
+
+    fn finish(&self, app: &mut App) {
+        let gpu = find_gpu(app);
+        let mut runtime = app.world_mut().resource_mut::<AiRuntime>();
+        runtime.gpu = gpu;
+        let choice = runtime.choice;
+        runtime.choose(choice);
+        info!(
+            "aigc_world: AI models run on the {}",
+            runtime.backend_name()
+        );
+    }
+}
+
+/// Bevy's render device when it is a real GPU (feature `wgpu`); software adapters such as
+/// lavapipe count as none, because burn's CPU backend beats them.
+#[cfg(feature = "wgpu")]
+fn find_gpu(app: &mut App) -> Option<ComputeDevice> {
+    use bevy::render::RenderApp;
+    use bevy::render::renderer::{
+        RenderAdapter, RenderAdapterInfo, RenderDevice, RenderInstance, RenderQueue,
+    };
+    let world = app.get_sub_app(RenderApp).map(|s| s.world())?;
+    let info = world.get_resource::<RenderAdapterInfo>()?;
+    if info.device_type == wgpu_types::DeviceType::Cpu {
+        info!(
+            "aigc_world: {} is a software adapter; AI models use the CPU",
+            info.name
+        );
+        return None;
+    }
+    let setup = burn::backend::wgpu::WgpuSetup {
+        instance: (**world.get_resource::<RenderInstance>()?.0).clone(),
+        adapter: (**world.get_resource::<RenderAdapter>()?.0).clone(),
+        device: world.get_resource::<RenderDevice>()?.wgpu_device().clone(),
+        queue: (**world.get_resource::<RenderQueue>()?.0).clone(),
+        backend: info.backend,
+    };
+    Some(ComputeDevice::gpu_from_setup(setup))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn find_gpu(_app: &mut App) -> Option<ComputeDevice> {
+    None
+}
+
+fn apply_ai_config(
+    mut events: MessageReader<AssetEvent<AiConfigAsset>>,
+    assets: Res<Assets<AiConfigAsset>>,
+    file: Res<AiConfigFile>,
+    mut runtime: ResMut<AiRuntime>,
+) -> Result {
+    let Some(handle) = &file.0 else {
+        return Ok(());
+    };
+    let touched = events.read().any(|e| {
+        matches!(e, AssetEvent::LoadedWithDependencies { id } | AssetEvent::Modified { id }
+            if *id == handle.id())
+    });
+    let Some(asset) = assets.get(handle.id()).filter(|_| touched) else {
+        return Ok(());
+    };
+    match &asset.result {
+        Ok(config) => {
+            if let Some(warning) = runtime.choose(config.backend) {
+                return Err(
+                    BevyError::from(AiRuntimeWarning(warning)).with_severity(Severity::Warning)
+                );
+            }
+            info!(
+                "aigc_world: AI backend {:?}: models run on the {}",
+                config.backend,
+                runtime.backend_name()
+            );
+            Ok(())
+        }
+        Err(e) => Err(
+            BevyError::from(AiRuntimeWarning(format!("{e} (keeping the AI backend)")))
+                .with_severity(Severity::Warning),
+        ),
+    }
+}
+
+#[derive(Debug, Error)]
+#[error("{0}")]
+struct AiRuntimeWarning(String);
+
+fn collect_results(mut runtime: ResMut<AiRuntime>, mut responses: MessageWriter<AiResponse>) {
+    for result in runtime.worker.try_results() {
+        if result.elapsed_ms > 0.0 {
+            runtime.last_inference_ms = Some(result.elapsed_ms);
+        }
+        responses.write(AiResponse(result));
+    }
+}
+
+fn publish_diagnostics(runtime: Res<AiRuntime>, mut diagnostics: Diagnostics) {
+    diagnostics.add_measurement(&AiDiagnostics::REQUESTS_WAITING, || {
+        runtime.waiting() as f64
+    });
+    if let Some(ms) = runtime.last_inference_ms {
+        diagnostics.add_measurement(&AiDiagnostics::INFERENCE_MS, || ms);
+    }
+    let gpu = runtime.backend_name() == "gpu";
+    diagnostics.add_measurement(&AiDiagnostics::BACKEND_GPU, || if gpu { 1.0 } else { 0.0 });
+}

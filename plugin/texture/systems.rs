@@ -1,0 +1,501 @@
+//! The texture plugin's systems: plan which materials each layer needs, generate them off the
+//! frame thread, grow learned ones on the model worker, and stack the results into images.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use bevy::asset::{AssetLoadError, RenderAssetUsages, UntypedHandle};
+use bevy::ecs::error::Severity;
+use bevy::image::{ImageAddressMode, ImageFilterMode, ImageSampler, ImageSamplerDescriptor};
+use bevy::prelude::*;
+use bevy::tasks::{AsyncComputeTaskPool, IoTaskPool, Task, futures::check_ready};
+use wgpu_types::{
+    Extent3d, TextureDataOrder, TextureDimension, TextureFormat, TextureViewDescriptor,
+    TextureViewDimension,
+};
+
+use super::layers::{LayerArrays, compose};
+use super::{
+    BiomeTextures, MaterialTexture, NcaModelAsset, TextureSetAsset, TextureSetConfig,
+    TextureSource, TextureStatus, generate_material, material_from_albedo,
+};
+use crate::ai::nca::NcaWeights;
+use crate::ai::{AiJob, AiOutput, AiPriority, AiResponse, AiRuntime};
+use crate::config::{ActiveWorld, MAX_BIOMES};
+
+enum ModelSlot {
+    Loading(Task<Result<UntypedHandle, AssetLoadError>>),
+    Waiting(Handle<NcaModelAsset>),
+    Ready(Arc<NcaWeights>),
+    Failed(String),
+}
+
+/// Everything the texture systems keep between frames.
+#[derive(Resource)]
+pub(super) struct TextureState {
+    set: Arc<TextureSetConfig>,
+    set_version: u64,
+    path: Option<String>,
+    file: Option<Handle<TextureSetAsset>>,
+    /// Whether the texture file has loaded or failed (models wait for it, so the built-in
+    /// set's models are not loaded, and warned about, for nothing).
+    settled: bool,
+    learned_enabled: bool,
+    planned: Option<(u64, u64)>,
+    layers: Vec<String>,
+    procedural: HashMap<u64, Arc<MaterialTexture>>,
+    learned: HashMap<u64, Arc<MaterialTexture>>,
+    generating: Vec<Task<Vec<(u64, Arc<MaterialTexture>)>>>,
+    finishing: Vec<Task<(u64, Arc<MaterialTexture>)>>,
+    models: HashMap<String, ModelSlot>,
+    requests: HashMap<u64, (String, u64)>,
+    requested: BTreeSet<u64>,
+    composing: Option<Task<LayerArrays>>,
+    dirty: bool,
+    images: Option<(Handle<Image>, Handle<Image>)>,
+}
+
+impl TextureState {
+    pub(super) fn new(set: TextureSetConfig, path: Option<String>, learned_enabled: bool) -> Self {
+        Self {
+            set: Arc::new(set),
+            set_version: 1,
+            settled: path.is_none(),
+            path,
+            file: None,
+            learned_enabled,
+            planned: None,
+            layers: Vec::new(),
+            procedural: HashMap::new(),
+            learned: HashMap::new(),
+            generating: Vec::new(),
+            finishing: Vec::new(),
+            models: HashMap::new(),
+            requests: HashMap::new(),
+            requested: BTreeSet::new(),
+            composing: None,
+            dirty: false,
+            images: None,
+        }
+    }
+
+    fn seed(&self, material: &str) -> u64 {
+        super::material_seed(self.set.seed, material)
+    }
+
+    fn procedural_key(&self, material: &str) -> u64 {
+        hash_of(&(
+            format!("{:?}", self.set.materials.get(material)),
+            self.set.size,
+            self.seed(material),
+        ))
+    }
+
+    fn learned_key(&self, material: &str, weights: &NcaWeights) -> u64 {
+        hash_of(&(weights.fingerprint(), self.procedural_key(material)))
+    }
+}
+
+fn hash_of(value: &impl Hash) -> u64 {
+    // FNV over the std hasher's input keeps keys stable across runs (no random state).
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    value.hash(&mut h);
+    h.finish()
+}
+
+fn warn_once(status: &mut TextureStatus, message: String) {
+    warn!("{message}");
+    status.warnings.push(message);
+}
+
+/// Loads the texture file and applies valid versions of it.
+pub(super) fn apply_texture_file(
+    server: Res<AssetServer>,
+    mut state: ResMut<TextureState>,
+    mut events: MessageReader<AssetEvent<TextureSetAsset>>,
+    assets: Res<Assets<TextureSetAsset>>,
+) -> Result {
+    if state.file.is_none()
+        && let Some(path) = state.path.clone()
+    {
+        state.file = Some(server.load(path));
+    }
+    let Some(handle) = state.file.clone() else {
+        return Ok(());
+    };
+    if !state.settled
+        && let bevy::asset::LoadState::Failed(e) = server.load_state(handle.id())
+    {
+        state.settled = true;
+        state.set_version += 1;
+        return Err(BevyError::from(format!(
+            "aigc_world: texture file not loaded ({e}); using the built-in textures"
+        ))
+        .with_severity(Severity::Warning));
+    }
+    let touched = events.read().any(|e| {
+        matches!(e, AssetEvent::LoadedWithDependencies { id } | AssetEvent::Modified { id }
+            if *id == handle.id())
+    });
+    let Some(asset) = assets.get(handle.id()).filter(|_| touched) else {
+        return Ok(());
+    };
+    if !state.settled {
+        state.settled = true;
+        state.set_version += 1;
+    }
+    match &asset.result {
+        Ok(set) if *set == *state.set => Ok(()),
+        Ok(set) => {
+            state.set = Arc::new(set.clone());
+            state.set_version += 1;
+            Ok(())
+        }
+        Err(e) => Err(
+            BevyError::from(format!("{e} (keeping the last good textures)"))
+                .with_severity(Severity::Warning),
+        ),
+    }
+}
+
+/// Works out each layer's material when the world or the texture file changes, and starts
+/// whatever is missing.
+pub(super) fn plan_textures(
+    world: Option<Res<ActiveWorld>>,
+    server: Res<AssetServer>,
+    runtime: Option<Res<AiRuntime>>,
+    mut state: ResMut<TextureState>,
+    mut status: ResMut<TextureStatus>,
+) {
+    // Without the world config plugin there are no biomes to texture.
+    let Some(world) = world else {
+        return;
+    };
+    let version = (world.version(), state.set_version);
+    if state.planned == Some(version) {
+        return;
+    }
+    state.planned = Some(version);
+    let set = state.set.clone();
+    let mut layers: Vec<String> = world
+        .config()
+        .biomes
+        .table
+        .iter()
+        .map(|b| set.material_for_biome(&b.name).to_owned())
+        .collect();
+    layers.resize(MAX_BIOMES, set.fallback.clone());
+    layers.truncate(MAX_BIOMES);
+    let used: BTreeSet<String> = layers.iter().cloned().collect();
+    status.layers = layers.clone();
+    status.materials.retain(|m, _| used.contains(m));
+    state.layers = layers;
+    state.dirty = true;
+    // One task makes every missing material in turn: a single pool thread, so terrain chunk
+    // tasks keep the others.
+    let mut jobs = Vec::new();
+    for material in &used {
+        status
+            .materials
+            .entry(material.clone())
+            .or_insert(TextureSource::Pending);
+        let key = state.procedural_key(material);
+        if !state.procedural.contains_key(&key) {
+            let recipe = set.materials[material].clone();
+            jobs.push((key, recipe, state.seed(material)));
+        }
+        let model = set.materials[material].model.clone();
+        let wanted = state.learned_enabled && state.settled && runtime.is_some();
+        if let (Some(path), true) = (model, wanted)
+            && !state.models.contains_key(&path)
+        {
+            let server = server.clone();
+            let asset_path = path.clone();
+            let task = IoTaskPool::get()
+                .spawn(async move { server.load_builder().load_untyped_async(asset_path).await });
+            state.models.insert(path, ModelSlot::Loading(task));
+        }
+    }
+    if !jobs.is_empty() {
+        let size = set.size;
+        state
+            .generating
+            .push(AsyncComputeTaskPool::get().spawn(async move {
+                jobs.into_iter()
+                    .map(|(key, recipe, seed)| {
+                        (key, Arc::new(generate_material(&recipe, size, seed)))
+                    })
+                    .collect()
+            }));
+    }
+}
+
+/// Follows weight files from loading to a grow request, and collects grown textures.
+pub(super) fn poll_models(
+    mut state: ResMut<TextureState>,
+    mut status: ResMut<TextureStatus>,
+    models: Res<Assets<NcaModelAsset>>,
+    runtime: Option<Res<AiRuntime>>,
+    mut responses: MessageReader<AiResponse>,
+) {
+    let state = &mut *state;
+    for (path, slot) in state.models.iter_mut() {
+        let failure = match slot {
+            ModelSlot::Loading(task) => match check_ready(task) {
+                Some(Ok(handle)) => match handle.try_typed::<NcaModelAsset>() {
+                    Ok(handle) => {
+                        *slot = ModelSlot::Waiting(handle);
+                        None
+                    }
+                    Err(e) => Some(e.to_string()),
+                },
+                Some(Err(e)) => Some(e.to_string()),
+                None => None,
+            },
+            ModelSlot::Waiting(handle) => match models.get(handle.id()).map(|a| &a.result) {
+                Some(Ok(weights)) => {
+                    *slot = ModelSlot::Ready(weights.clone());
+                    None
+                }
+                Some(Err(e)) => Some(e.to_string()),
+                None => None,
+            },
+            ModelSlot::Ready(_) | ModelSlot::Failed(_) => None,
+        };
+        if let Some(reason) = failure {
+            warn_once(
+                &mut status,
+                format!(
+                    "aigc_world: texture model \"{path}\" not used: {reason}; using the procedural texture"
+                ),
+            );
+            *slot = ModelSlot::Failed(reason);
+        }
+    }
+    let set = state.set.clone();
+    let used: BTreeSet<String> = state.layers.iter().cloned().collect();
+    for material in &used {
+        let Some(path) = set.materials.get(material).and_then(|r| r.model.as_ref()) else {
+            continue;
+        };
+        match state.models.get(path) {
+            Some(ModelSlot::Failed(reason)) => {
+                status
+                    .materials
+                    .insert(material.clone(), TextureSource::Fallback(reason.clone()));
+            }
+            Some(ModelSlot::Ready(weights)) => {
+                let key = state.learned_key(material, weights);
+                if state.learned.contains_key(&key) || !state.requested.insert(key) {
+                    continue;
+                }
+                let Some(runtime) = runtime.as_ref() else {
+                    continue;
+                };
+                let ticket = runtime.submit(
+                    AiPriority::Normal,
+                    AiJob::GrowTexture {
+                        weights: weights.clone(),
+                        size: set.size,
+                        seed: state.seed(material),
+                        steps: None,
+                    },
+                );
+                state.requests.insert(ticket.id, (material.clone(), key));
+            }
+            _ => {}
+        }
+    }
+    let pool = AsyncComputeTaskPool::get();
+    for AiResponse(result) in responses.read() {
+        let Some((material, key)) = state.requests.remove(&result.id) else {
+            continue;
+        };
+        match &result.output {
+            Ok(AiOutput::Texture { size, rgba }) => {
+                let Some(recipe) = set.materials.get(&material).cloned() else {
+                    continue;
+                };
+                let (size, rgba) = (*size, rgba.clone());
+                state.finishing.push(pool.spawn(async move {
+                    (key, Arc::new(material_from_albedo(rgba, size, &recipe)))
+                }));
+            }
+            Ok(other) => {
+                let reason = format!("the model worker answered {other:?}");
+                status
+                    .materials
+                    .insert(material.clone(), TextureSource::Fallback(reason));
+            }
+            Err(e) => {
+                warn_once(
+                    &mut status,
+                    format!(
+                        "aigc_world: learned texture \"{material}\" failed: {e}; using the procedural texture"
+                    ),
+                );
+                status
+                    .materials
+                    .insert(material.clone(), TextureSource::Fallback(e.to_string()));
+            }
+        }
+    }
+}
+
+/// Collects finished procedural and learned textures into the caches.
+pub(super) fn poll_textures(mut state: ResMut<TextureState>, mut status: ResMut<TextureStatus>) {
+    let state = &mut *state;
+    let mut changed = false;
+    state.generating.retain_mut(|task| match check_ready(task) {
+        Some(done) => {
+            for (key, texture) in done {
+                state.procedural.insert(key, texture);
+                status.generated += 1;
+            }
+            changed = true;
+            false
+        }
+        None => true,
+    });
+    state.finishing.retain_mut(|task| match check_ready(task) {
+        Some((key, texture)) => {
+            state.learned.insert(key, texture);
+            status.generated += 1;
+            changed = true;
+            false
+        }
+        None => true,
+    });
+    if changed {
+        state.dirty = true;
+    }
+}
+
+/// The texture a layer shows now: learned if grown, else procedural; `None` while neither is.
+fn current(state: &TextureState, material: &str) -> Option<(Arc<MaterialTexture>, bool)> {
+    let learned = state
+        .set
+        .materials
+        .get(material)
+        .and_then(|r| r.model.as_ref())
+        .and_then(|path| match state.models.get(path) {
+            Some(ModelSlot::Ready(w)) => state.learned.get(&state.learned_key(material, w)),
+            _ => None,
+        });
+    match learned {
+        Some(t) => Some((t.clone(), true)),
+        None => state
+            .procedural
+            .get(&state.procedural_key(material))
+            .map(|t| (t.clone(), false)),
+    }
+}
+
+/// Stacks the current layer textures (off the frame thread) and publishes the images.
+pub(super) fn apply_layers(
+    mut state: ResMut<TextureState>,
+    mut status: ResMut<TextureStatus>,
+    mut textures: ResMut<BiomeTextures>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    if let Some(task) = state.composing.as_mut()
+        && let Some(arrays) = check_ready(task)
+    {
+        state.composing = None;
+        let (albedo, normal) = state
+            .images
+            .get_or_insert_with(|| (Handle::default(), Handle::default()))
+            .clone();
+        let (albedo, normal) = publish(&mut images, arrays, albedo, normal);
+        state.images = Some((albedo.clone(), normal.clone()));
+        textures.albedo = Some(albedo);
+        textures.normal_roughness = Some(normal);
+        textures.metres_per_tile = state.set.metres_per_tile;
+        textures.version += 1;
+    }
+    if !state.dirty || state.composing.is_some() {
+        return;
+    }
+    let mut layers = Vec::with_capacity(state.layers.len());
+    for material in &state.layers {
+        let Some((texture, learned)) = current(&state, material) else {
+            return;
+        };
+        if let Some(source) = status.materials.get_mut(material)
+            && !matches!(source, TextureSource::Fallback(_))
+        {
+            *source = if learned {
+                TextureSource::Learned
+            } else {
+                TextureSource::Procedural
+            };
+        }
+        layers.push(texture);
+    }
+    state.dirty = false;
+    state.composing = Some(AsyncComputeTaskPool::get().spawn(async move { compose(&layers) }));
+}
+
+fn publish(
+    images: &mut Assets<Image>,
+    arrays: LayerArrays,
+    albedo: Handle<Image>,
+    normal: Handle<Image>,
+) -> (Handle<Image>, Handle<Image>) {
+    let make = |data: Vec<u8>, format| {
+        let mut image = Image::new_uninit(
+            Extent3d {
+                width: arrays.size,
+                height: arrays.size,
+                depth_or_array_layers: arrays.layers,
+            },
+            TextureDimension::D2,
+            format,
+            RenderAssetUsages::default(),
+        );
+        image.data = Some(data);
+        image.data_order = TextureDataOrder::LayerMajor;
+        image.texture_descriptor.mip_level_count = arrays.mips;
+        image.texture_view_descriptor = Some(TextureViewDescriptor {
+            dimension: Some(TextureViewDimension::D2Array),
+            ..default()
+        });
+        image.sampler = ImageSampler::Descriptor(ImageSamplerDescriptor {
+            address_mode_u: ImageAddressMode::Repeat,
+            address_mode_v: ImageAddressMode::Repeat,
+            mag_filter: ImageFilterMode::Linear,
+            min_filter: ImageFilterMode::Linear,
+            mipmap_filter: ImageFilterMode::Linear,
+            anisotropy_clamp: 8,
+            ..default()
+        });
+        image
+    };
+    let albedo_image = make(arrays.albedo.clone(), TextureFormat::Rgba8UnormSrgb);
+    let normal_image = make(arrays.normal_roughness, TextureFormat::Rgba8Unorm);
+    let albedo = if albedo == Handle::default() {
+        images.add(albedo_image)
+    } else {
+        let _ = images.insert(albedo.id(), albedo_image);
+        albedo
+    };
+    let normal = if normal == Handle::default() {
+        images.add(normal_image)
+    } else {
+        let _ = images.insert(normal.id(), normal_image);
+        normal
+    };
+    (albedo, normal)
+}
