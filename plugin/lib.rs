@@ -12,6 +12,11 @@
 //! | [`DialoguePlugin`](dialogue::DialoguePlugin) | grammar dialogue, the [`DialogueSource`](dialogue::DialogueSource) API, conversation memory |
 //! | [`AiRuntimePlugin`](ai::AiRuntimePlugin) | the model worker on a CPU or GPU burn backend, [`AiRuntime`](ai::AiRuntime) |
 //! | [`TexturePlugin`](texture::TexturePlugin) | procedural and learned biome textures in [`BiomeTextures`](texture::BiomeTextures) |
+//! | `TerrainMaterialPlugin` (feature `render`) | the terrain's biome-blending material and its embedded WGSL shader |
+//!
+//! Not in the group, for windowed apps with bevy_egui's `EguiPlugin` (feature `egui`):
+//! `WorldUiPlugin` (world, stats and minimap panels, a progress bar) and `DialogueUiPlugin`
+//! (talking to NPCs).
 //!
 //! Disable or configure any of them like Bevy's own groups:
 //!
@@ -34,8 +39,12 @@ pub mod clock;
 pub mod config;
 pub mod dialogue;
 pub mod npc;
+#[cfg(feature = "render")]
+pub mod render;
 pub mod terrain;
 pub mod texture;
+#[cfg(feature = "egui")]
+pub mod ui;
 
 use bevy::app::PluginGroupBuilder;
 use bevy::prelude::*;
@@ -49,10 +58,14 @@ pub mod prelude {
     pub use crate::dialogue::ui::DialogueUiPlugin;
     pub use crate::dialogue::{DialoguePlugin, DialogueReply, ReplyEvent, SayToNpc};
     pub use crate::npc::{Npc, NpcPlugin};
+    #[cfg(feature = "render")]
+    pub use crate::render::{TerrainMaterial, TerrainMaterialPlugin, TerrainMaterialSettings};
     pub use crate::terrain::{
         TerrainChunk, TerrainPlugin, TerrainSampler, TerrainSettings, TerrainStats, WorldObserver,
     };
     pub use crate::texture::{BiomeTextures, TexturePlugin};
+    #[cfg(feature = "egui")]
+    pub use crate::ui::{StartingArea, WorldUiPlugin, WorldUiSettings};
     pub use crate::{AigcWorldPlugin, AigcWorldSystems};
 }
 
@@ -61,14 +74,17 @@ pub struct AigcWorldPlugin;
 
 impl PluginGroup for AigcWorldPlugin {
     fn build(self) -> PluginGroupBuilder {
-        PluginGroupBuilder::start::<Self>()
+        let group = PluginGroupBuilder::start::<Self>()
             .add(clock::ClockPlugin)
             .add(config::WorldConfigPlugin::default())
             .add(terrain::TerrainPlugin)
             .add(npc::NpcPlugin::default())
             .add(dialogue::DialoguePlugin::default())
             .add(ai::AiRuntimePlugin::default())
-            .add(texture::TexturePlugin::default())
+            .add(texture::TexturePlugin::default());
+        #[cfg(feature = "render")]
+        let group = group.add(render::TerrainMaterialPlugin);
+        group
     }
 }
 

@@ -57,6 +57,22 @@ pub struct BiomeTextures {
     pub version: u64,
 }
 
+/// How the layer images are filtered. Anisotropic filtering keeps textures sharp on ground seen
+/// at a grazing angle, but software renderers (lavapipe) run it several times slower than the
+/// rest of the frame: the terrain material plugin lowers it to 1 on such adapters.
+#[derive(Resource, Reflect, Clone, Debug, PartialEq)]
+#[reflect(Resource)]
+pub struct TextureSampling {
+    /// Maximum anisotropy (1 = off, up to 16).
+    pub anisotropy: u16,
+}
+
+impl Default for TextureSampling {
+    fn default() -> Self {
+        Self { anisotropy: 8 }
+    }
+}
+
 /// Generates the biome layer textures and keeps [`BiomeTextures`] current.
 #[derive(Clone, Debug)]
 pub struct TexturePlugin {
@@ -99,6 +115,9 @@ pub struct TextureStatus {
     pub warnings: Vec<String>,
     /// Textures generated (procedural) or grown (learned) so far; cache hits do not count.
     pub generated: u64,
+    /// Whether work is under way: the texture file, models, generation, growing or stacking.
+    /// When it turns false, [`BiomeTextures`] holds the final layers for the current world.
+    pub busy: bool,
 }
 
 /// A loaded `*.textures.ron` file, or why it could not be used.
@@ -197,6 +216,8 @@ impl Plugin for TexturePlugin {
             .register_asset_loader(NcaModelLoader)
             .add_message::<crate::ai::AiResponse>()
             .init_resource::<BiomeTextures>()
+            .register_type::<TextureSampling>()
+            .init_resource::<TextureSampling>()
             .init_resource::<TextureStatus>()
             .insert_resource(systems::TextureState::new(
                 default,
@@ -211,7 +232,9 @@ impl Plugin for TexturePlugin {
                     (systems::poll_models, systems::poll_textures)
                         .chain()
                         .in_set(crate::AigcWorldSystems::Poll),
-                    systems::apply_layers.in_set(crate::AigcWorldSystems::Apply),
+                    (systems::apply_layers, systems::publish_busy)
+                        .chain()
+                        .in_set(crate::AigcWorldSystems::Apply),
                 ),
             );
     }

@@ -17,8 +17,8 @@ use wgpu_types::{
 
 use super::layers::{LayerArrays, compose};
 use super::{
-    BiomeTextures, MaterialTexture, NcaModelAsset, TextureSetAsset, TextureSetConfig,
-    TextureSource, TextureStatus, generate_material, material_from_albedo,
+    BiomeTextures, MaterialTexture, NcaModelAsset, TextureSampling, TextureSetAsset,
+    TextureSetConfig, TextureSource, TextureStatus, generate_material, material_from_albedo,
 };
 use crate::ai::nca::NcaWeights;
 use crate::ai::{AiJob, AiOutput, AiPriority, AiResponse, AiRuntime};
@@ -409,6 +409,7 @@ pub(super) fn apply_layers(
     mut status: ResMut<TextureStatus>,
     mut textures: ResMut<BiomeTextures>,
     mut images: ResMut<Assets<Image>>,
+    sampling: Option<Res<TextureSampling>>,
 ) {
     if let Some(task) = state.composing.as_mut()
         && let Some(arrays) = check_ready(task)
@@ -418,7 +419,8 @@ pub(super) fn apply_layers(
             .images
             .get_or_insert_with(|| (Handle::default(), Handle::default()))
             .clone();
-        let (albedo, normal) = publish(&mut images, arrays, albedo, normal);
+        let anisotropy = sampling.map_or(TextureSampling::default().anisotropy, |s| s.anisotropy);
+        let (albedo, normal) = publish(&mut images, arrays, albedo, normal, anisotropy);
         state.images = Some((albedo.clone(), normal.clone()));
         textures.albedo = Some(albedo);
         textures.normal_roughness = Some(normal);
@@ -453,6 +455,7 @@ fn publish(
     arrays: LayerArrays,
     albedo: Handle<Image>,
     normal: Handle<Image>,
+    anisotropy: u16,
 ) -> (Handle<Image>, Handle<Image>) {
     let make = |data: Vec<u8>, format| {
         let mut image = Image::new_uninit(
@@ -478,7 +481,7 @@ fn publish(
             mag_filter: ImageFilterMode::Linear,
             min_filter: ImageFilterMode::Linear,
             mipmap_filter: ImageFilterMode::Linear,
-            anisotropy_clamp: 8,
+            anisotropy_clamp: anisotropy.max(1),
             ..default()
         });
         image
@@ -498,4 +501,23 @@ fn publish(
         normal
     };
     (albedo, normal)
+}
+
+/// Publishes whether texture work is still under way, for loading screens and screenshots.
+pub(super) fn publish_busy(state: Res<TextureState>, mut status: ResMut<TextureStatus>) {
+    let models_loading = state
+        .models
+        .values()
+        .any(|m| matches!(m, ModelSlot::Loading(_) | ModelSlot::Waiting(_)));
+    let busy = !state.settled
+        || state.planned.is_none()
+        || state.dirty
+        || models_loading
+        || state.composing.is_some()
+        || !state.generating.is_empty()
+        || !state.finishing.is_empty()
+        || !state.requests.is_empty();
+    if status.busy != busy {
+        status.busy = busy;
+    }
 }

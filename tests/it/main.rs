@@ -5,6 +5,8 @@ mod dialogue;
 mod dialogue_app;
 mod learned;
 mod npc;
+#[cfg(feature = "egui")]
+mod screenshot;
 mod streaming;
 mod terrain_core;
 mod textures;

@@ -1,0 +1,540 @@
+//! The sandbox: fly over an endless generated world, tune it live, talk to its people.
+//!
+//! ```text
+//! cargo run --release --example sandbox
+//! cargo run --release --example sandbox -- --world path/to/my.world.ron
+//! ```
+//!
+//! Controls: WASD to fly, Space / C up and down, hold the right mouse button to look, Shift to go
+//! faster, the mouse wheel to change speed, E near someone to talk (Escape ends it), F1 hides the
+//! panels.
+//!
+//! Scripted runs, for screenshots and measurements (`--frames N --screenshot PATH`): wait until
+//! the starting area and its textures are complete, render N more frames, save a screenshot with
+//! Bevy's screenshot API and exit, printing how long the world took and the frame rate.
+//! `--talk "LINE"` first flies to the nearest NPC, opens a conversation and says LINE, so the
+//! screenshot shows a dialogue in progress.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aigc_world::dialogue::ui::{ConversationUi, OpenConversation, SubmitLine};
+use aigc_world::npc::Npc;
+use aigc_world::prelude::*;
+use aigc_world::terrain::TerrainSampler;
+use aigc_world::texture::TextureStatus;
+use aigc_world::ui::{WorldUiPlugin, WorldUiSettings};
+use bevy::app::AppExit;
+use bevy::light::CascadeShadowConfigBuilder;
+use bevy::pbr::{DistanceFog, FogFalloff};
+use bevy::prelude::*;
+use bevy::render::RenderPlugin;
+use bevy::render::view::screenshot::{Screenshot, save_to_disk};
+use bevy::window::{PresentMode, WindowResolution};
+use bevy_egui::EguiPlugin;
+use bevy_egui::input::EguiWantsInput;
+use common::{CameraInputBlocked, FlyCamera, FlyCameraPlugin, FlyCameraSystems};
+
+/// Sky and fog colour (sRGB): the far terrain fades into it, hiding the streaming edge.
+const SKY: Color = Color::srgb(0.62, 0.74, 0.88);
+
+#[derive(Clone, Debug)]
+struct Args {
+    world: PathBuf,
+    frames: Option<u32>,
+    screenshot: Option<PathBuf>,
+    talk: Option<String>,
+    timeout: Duration,
+    width: u32,
+    height: u32,
+    plain: bool,
+    shadows: bool,
+    ui: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        world: common::default_world(),
+        frames: None,
+        screenshot: None,
+        talk: None,
+        timeout: Duration::from_secs(900),
+        width: 1280,
+        height: 720,
+        plain: false,
+        shadows: true,
+        ui: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        let number = |name: &str, v: String| v.parse::<u32>().map_err(|e| format!("{name}: {e}"));
+        match arg.as_str() {
+            "--world" => args.world = PathBuf::from(value("--world")?),
+            "--frames" => args.frames = Some(number("--frames", value("--frames")?)?),
+            "--screenshot" => args.screenshot = Some(PathBuf::from(value("--screenshot")?)),
+            "--talk" => args.talk = Some(value("--talk")?),
+            "--timeout" => {
+                args.timeout =
+                    Duration::from_secs(u64::from(number("--timeout", value("--timeout")?)?))
+            }
+            "--size" => {
+                let v = value("--size")?;
+                let (w, h) = v.split_once('x').ok_or("--size wants WIDTHxHEIGHT")?;
+                args.width = number("--size", w.into())?;
+                args.height = number("--size", h.into())?;
+            }
+            "--plain" => args.plain = true,
+            "--no-ui" => args.ui = false,
+            "--no-shadows" => args.shadows = false,
+            "--help" | "-h" => {
+                return Err("usage: sandbox [--world PATH] [--frames N] [--screenshot PATH] \
+                     [--talk LINE] [--timeout SECONDS] [--size WIDTHxHEIGHT] [--plain] [--no-shadows] [--no-ui]"
+                    .into());
+            }
+            other => return Err(format!("unknown argument {other} (try --help)")),
+        }
+    }
+    if args.screenshot.is_some() && args.frames.is_none() {
+        args.frames = Some(10);
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut app = App::new();
+    let world_path = match common::world_source(&mut app, &args.world) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scripted = args.frames.is_some();
+    app.add_plugins((
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: "aigc_world sandbox".into(),
+                    resolution: WindowResolution::new(args.width, args.height),
+                    // Scripted runs measure the frame rate, so do not wait for vsync.
+                    present_mode: if scripted {
+                        PresentMode::AutoNoVsync
+                    } else {
+                        PresentMode::AutoVsync
+                    },
+                    ..default()
+                }),
+                ..default()
+            })
+            .set(AssetPlugin {
+                file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
+                ..default()
+            })
+            // A screenshot must not catch pipelines still compiling (blank terrain).
+            .set(RenderPlugin {
+                synchronous_pipeline_compilation: scripted,
+                ..default()
+            }),
+        AigcWorldPlugin.set(WorldConfigPlugin {
+            path: Some(world_path),
+        }),
+        EguiPlugin::default(),
+        WorldUiPlugin,
+        DialogueUiPlugin,
+        FlyCameraPlugin,
+    ))
+    .insert_resource(ClearColor(SKY))
+    .insert_resource(GlobalAmbientLight {
+        color: Color::srgb(0.75, 0.82, 1.0),
+        brightness: 900.0,
+        ..default()
+    })
+    // Mid-afternoon: a lower sun than the default 10:00 shows the relief better.
+    .insert_resource(WorldClock {
+        hours: 15.5,
+        ..default()
+    })
+    .insert_resource(Script::new(&args))
+    .insert_resource(WorldUiSettings {
+        visible: args.ui,
+        ..default()
+    })
+    .insert_resource(TerrainMaterialSettings {
+        use_textures: !args.plain,
+        ..default()
+    })
+    .add_systems(Startup, setup)
+    .add_systems(
+        Update,
+        (
+            block_camera_input.before(FlyCameraSystems),
+            (place_camera, follow_sun, follow_water, fit_fog),
+            run_script,
+        )
+            .chain(),
+    );
+    app.run();
+    match app.world().get_resource::<Script>().map(|s| s.failed) {
+        Some(true) => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// Marks the sun.
+#[derive(Component)]
+struct Sun;
+
+/// Marks the sea plane.
+#[derive(Component)]
+struct Water;
+
+fn setup(
+    script: Res<Script>,
+    mut commands: Commands,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+) {
+    commands.spawn((
+        Camera3d::default(),
+        WorldObserver::default(),
+        FlyCamera {
+            yaw: -0.6,
+            pitch: -0.18,
+            ..default()
+        },
+        DistanceFog {
+            color: SKY,
+            directional_light_color: Color::srgba(1.0, 0.93, 0.78, 0.5),
+            directional_light_exponent: 24.0,
+            falloff: FogFalloff::Linear {
+                start: 400.0,
+                end: 950.0,
+            },
+        },
+        Transform::from_xyz(0.0, 80.0, 0.0),
+    ));
+    commands.spawn((
+        Sun,
+        DirectionalLight {
+            illuminance: 9_000.0,
+            shadow_maps_enabled: script.args.shadows,
+            color: Color::srgb(1.0, 0.96, 0.88),
+            ..default()
+        },
+        CascadeShadowConfigBuilder {
+            // Two cascades to 350 m: each cascade draws the terrain again, and far shadows
+            // vanish in the fog anyway.
+            num_cascades: 2,
+            first_cascade_far_bound: 80.0,
+            maximum_distance: 350.0,
+            ..default()
+        }
+        .build(),
+        Transform::default(),
+    ));
+    // Sea level is 0 m: a plane that follows the camera.
+    commands.spawn((
+        Water,
+        Mesh3d(meshes.add(Plane3d::default().mesh().size(4000.0, 4000.0))),
+        MeshMaterial3d(materials.add(StandardMaterial {
+            base_color: Color::srgba(0.10, 0.28, 0.38, 0.82),
+            perceptual_roughness: 0.12,
+            reflectance: 0.6,
+            alpha_mode: AlphaMode::Blend,
+            ..default()
+        })),
+        Transform::default(),
+    ));
+}
+
+/// Hands the mouse and keyboard to egui when a panel or text box wants them.
+fn block_camera_input(
+    wants: Option<Res<EguiWantsInput>>,
+    conversation: Res<ConversationUi>,
+    mut blocked: ResMut<CameraInputBlocked>,
+) {
+    let pointer = wants.as_ref().is_some_and(|w| w.wants_any_pointer_input());
+    let keyboard =
+        wants.is_some_and(|w| w.wants_any_keyboard_input()) || conversation.open.is_some();
+    blocked.set_if_neq(CameraInputBlocked { pointer, keyboard });
+}
+
+/// Lifts the camera above the ground at the start, once the world is known.
+fn place_camera(
+    sampler: Option<Res<TerrainSampler>>,
+    mut camera: Query<&mut Transform, With<FlyCamera>>,
+    mut placed: Local<bool>,
+) {
+    let Some(sampler) = sampler else { return };
+    if *placed {
+        return;
+    }
+    *placed = true;
+    for mut t in &mut camera {
+        t.translation.y = sampler.height_at(t.translation.x, t.translation.z).max(0.0) + 70.0;
+    }
+}
+
+/// Points the sun along the world clock's sun direction, centred on the camera so shadow
+/// cascades cover what is seen.
+fn follow_sun(clock: Res<WorldClock>, mut sun: Query<&mut Transform, With<Sun>>) {
+    let towards_sun = clock.sun_direction();
+    // Keep a little light at night: the sandbox is for looking at the world.
+    let towards_sun = Vec3::new(towards_sun.x, towards_sun.y.max(0.15), towards_sun.z).normalize();
+    for mut t in &mut sun {
+        *t = Transform::IDENTITY.looking_to(-towards_sun, Vec3::Y);
+    }
+}
+
+/// Moves the sea with the camera, on a coarse grid so its reflections do not swim.
+fn follow_water(
+    camera: Query<&Transform, (With<FlyCamera>, Without<Water>)>,
+    mut water: Query<&mut Transform, With<Water>>,
+) {
+    let Some(eye) = camera.iter().next() else {
+        return;
+    };
+    for mut t in &mut water {
+        t.translation = Vec3::new(
+            (eye.translation.x / 256.0).round() * 256.0,
+            0.0,
+            (eye.translation.z / 256.0).round() * 256.0,
+        );
+    }
+}
+
+/// Ends the fog just inside the view radius, so the streaming edge is never seen.
+fn fit_fog(world: Res<ActiveWorld>, mut fog: Query<&mut DistanceFog>) {
+    if !world.is_changed() {
+        return;
+    }
+    let radius = world.config().streaming.view_radius_m as f32;
+    for mut f in &mut fog {
+        f.falloff = FogFalloff::Linear {
+            start: radius * 0.45,
+            end: radius * 0.98,
+        };
+    }
+}
+
+/// Where a scripted run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the starting area and its textures.
+    Generating,
+    /// Waiting for the area around the NPC to talk to.
+    Approaching,
+    /// Waiting for the NPC's replies.
+    Talking,
+    /// Counting frames before the screenshot.
+    Rendering,
+    /// Screenshot requested; waiting for the file.
+    Saving,
+    /// Idle (interactive use).
+    Done,
+}
+
+#[derive(Resource)]
+struct Script {
+    args: Args,
+    phase: Phase,
+    started: Instant,
+    world_ready: Option<Duration>,
+    textures_ready: Option<Duration>,
+    frames_left: u32,
+    measure_from: Option<(Instant, u64)>,
+    frame: u64,
+    saving_since: Option<Instant>,
+    failed: bool,
+}
+
+impl Script {
+    fn new(args: &Args) -> Self {
+        Self {
+            args: args.clone(),
+            phase: Phase::Generating,
+            started: Instant::now(),
+            world_ready: None,
+            textures_ready: None,
+            frames_left: args.frames.unwrap_or(0),
+            measure_from: None,
+            frame: 0,
+            saving_since: None,
+            failed: false,
+        }
+    }
+}
+
+fn run_script(
+    mut script: ResMut<Script>,
+    stats: Res<TerrainStats>,
+    textures: Res<BiomeTextures>,
+    texture_status: Res<TextureStatus>,
+    conversation: Res<ConversationUi>,
+    npcs: Query<(Entity, &GlobalTransform), With<Npc>>,
+    mut camera: Query<(&mut Transform, &mut FlyCamera)>,
+    mut open: MessageWriter<OpenConversation>,
+    mut say: MessageWriter<SubmitLine>,
+    mut commands: Commands,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let script = &mut *script;
+    script.frame += 1;
+    let elapsed = script.started.elapsed();
+    let scripted = script.args.frames.is_some();
+    if scripted && elapsed > script.args.timeout && script.phase != Phase::Saving {
+        eprintln!(
+            "sandbox: timed out after {:.0} s in phase {:?} ({} of {} chunks shown)",
+            elapsed.as_secs_f32(),
+            script.phase,
+            stats.resident,
+            stats.chunks
+        );
+        script.failed = true;
+        exit.write(AppExit::error());
+        return;
+    }
+    if scripted && script.phase == Phase::Generating && script.frame.is_multiple_of(20) {
+        info!(
+            "sandbox: frame {}, {:.0} s: {} of {} chunks shown, {} generating",
+            script.frame,
+            elapsed.as_secs_f32(),
+            stats.resident,
+            stats.chunks,
+            stats.in_flight
+        );
+    }
+    if script.world_ready.is_none() && stats.is_settled() {
+        script.world_ready = Some(elapsed);
+        info!(
+            "sandbox: starting area ready after {:.1} s ({} chunks)",
+            elapsed.as_secs_f32(),
+            stats.resident
+        );
+    }
+    if script.textures_ready.is_none() && textures.albedo.is_some() && !texture_status.busy {
+        script.textures_ready = Some(elapsed);
+        info!(
+            "sandbox: textures ready after {:.1} s",
+            elapsed.as_secs_f32()
+        );
+    }
+    match script.phase {
+        Phase::Generating => {
+            if script.world_ready.is_none() || script.textures_ready.is_none() {
+                return;
+            }
+            if !scripted {
+                script.phase = Phase::Done;
+                return;
+            }
+            if script.args.talk.is_some() {
+                let Some((eye, _)) = camera.iter().next().map(|(t, _)| (t.translation, ())) else {
+                    return;
+                };
+                let nearest = npcs.iter().min_by(|a, b| {
+                    let da = a.1.translation().distance_squared(eye);
+                    let db = b.1.translation().distance_squared(eye);
+                    da.total_cmp(&db)
+                });
+                let Some((npc, at)) = nearest else {
+                    // NPCs are placed a little after the chunks; give them time.
+                    return;
+                };
+                let target = at.translation() + Vec3::Y * 1.5;
+                for (mut t, mut fly) in &mut camera {
+                    let from = target + Vec3::new(3.5, 1.2, 2.5);
+                    t.translation = from;
+                    fly.look_at(from, target);
+                }
+                open.write(OpenConversation { npc: Some(npc) });
+                script.phase = Phase::Approaching;
+            } else {
+                script.phase = Phase::Rendering;
+                script.measure_from = Some((Instant::now(), script.frame));
+            }
+        }
+        Phase::Approaching => {
+            if stats.is_settled() && conversation.open.is_some() && conversation.replies >= 1 {
+                let line = script.args.talk.clone().unwrap_or_default();
+                say.write(SubmitLine { text: line });
+                script.phase = Phase::Talking;
+            }
+        }
+        Phase::Talking => {
+            if conversation.replies >= 2 && conversation.streaming.is_empty() {
+                script.phase = Phase::Rendering;
+                script.measure_from = Some((Instant::now(), script.frame));
+            }
+        }
+        Phase::Rendering => {
+            if script.frames_left > 0 {
+                script.frames_left -= 1;
+                return;
+            }
+            let (since, first) = script
+                .measure_from
+                .unwrap_or((Instant::now(), script.frame));
+            let frames = script.frame - first;
+            let fps = frames as f64 / since.elapsed().as_secs_f64().max(1e-9);
+            // One line for BENCHMARKS.md and the screenshot test's log.
+            println!(
+                "sandbox: world_ready_s={:.1} textures_ready_s={:.1} frames={} fps={:.1} chunks={} mesh_mib={:.1}",
+                script.world_ready.unwrap_or_default().as_secs_f32(),
+                script.textures_ready.unwrap_or_default().as_secs_f32(),
+                frames,
+                fps,
+                stats.resident,
+                stats.mesh_bytes as f64 / (1024.0 * 1024.0)
+            );
+            match &script.args.screenshot {
+                Some(path) => {
+                    let _ = std::fs::remove_file(path);
+                    if let Some(dir) = path.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    commands
+                        .spawn(Screenshot::primary_window())
+                        .observe(save_to_disk(path.clone()));
+                    script.saving_since = Some(Instant::now());
+                    script.phase = Phase::Saving;
+                }
+                None => {
+                    exit.write(AppExit::Success);
+                    script.phase = Phase::Done;
+                }
+            }
+        }
+        Phase::Saving => {
+            let path = script.args.screenshot.clone().unwrap_or_default();
+            let written = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+            let waited = script.saving_since.map_or(Duration::ZERO, |s| s.elapsed());
+            // The file appears once the encoder has finished; a moment more lets it be flushed.
+            if written && waited > Duration::from_millis(500) {
+                println!("sandbox: screenshot saved to {}", path.display());
+                exit.write(AppExit::Success);
+                script.phase = Phase::Done;
+            } else if waited > Duration::from_secs(60) {
+                eprintln!(
+                    "sandbox: the screenshot was never written to {}",
+                    path.display()
+                );
+                script.failed = true;
+                exit.write(AppExit::error());
+                script.phase = Phase::Done;
+            }
+        }
+        Phase::Done => {}
+    }
+}
