@@ -16,15 +16,16 @@
 //! `--sync` generates chunks on the frame thread instead of the async compute pool, to show what
 //! background generation buys.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use aigc_world::config::{ActiveWorld, WorldConfigStatus};
 use aigc_world::prelude::*;
 use aigc_world::terrain::{StreamingMode, TerrainSampler};
-use bevy::asset::io::{AssetSourceBuilder, AssetSourceId};
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 
@@ -80,38 +81,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (Some(dir), Some(file)) = (args.world.parent(), args.world.file_name()) else {
-        eprintln!("--world must name a file");
-        return ExitCode::FAILURE;
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    // Bevy resolves relative asset folders against the executable; the user means the shell's.
-    let dir = match std::fs::canonicalize(dir) {
-        Ok(d) => d,
+    let mut app = App::new();
+    // The world file's folder becomes an asset source, so any path works and still hot-reloads.
+    let world_path = match common::world_source(&mut app, &args.world) {
+        Ok(p) => p,
         Err(e) => {
-            eprintln!("{}: {e}", dir.display());
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-
-    let mut app = App::new();
-    // The world file's folder becomes an asset source, so any path works and still hot-reloads.
-    app.register_asset_source(
-        AssetSourceId::from("flythrough"),
-        AssetSourceBuilder::platform_default(&dir.to_string_lossy(), None),
-    )
-    .add_plugins((
+    app.add_plugins((
         // Generation threads at background priority, as a game on two cores should run them.
         MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
         bevy::log::LogPlugin::default(),
         TransformPlugin,
         AssetPlugin::default(),
         AigcWorldPlugin.set(WorldConfigPlugin {
-            path: Some(format!("flythrough://{}", file.to_string_lossy())),
+            path: Some(world_path),
         }),
     ))
     .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME))
