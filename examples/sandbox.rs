@@ -28,6 +28,7 @@ use aigc_world::terrain::TerrainSampler;
 use aigc_world::texture::TextureStatus;
 use aigc_world::ui::{WorldUiPlugin, WorldUiSettings};
 use bevy::app::AppExit;
+use bevy::core_pipeline::tonemapping::Tonemapping;
 use bevy::light::CascadeShadowConfigBuilder;
 use bevy::pbr::{DistanceFog, FogFalloff};
 use bevy::prelude::*;
@@ -207,6 +208,9 @@ fn setup(
 ) {
     commands.spawn((
         Camera3d::default(),
+        // Without tonemapping the fogged horizon and the clear colour are the same colour, so the
+        // end of the streamed world melts into the sky instead of showing as a grey band.
+        Tonemapping::None,
         WorldObserver::default(),
         FlyCamera {
             yaw: -0.6,
