@@ -8,6 +8,7 @@
 
 use burn::tensor::Tensor;
 
+use super::nca::GrowPlan;
 use super::nca::model::{self, Nca};
 use super::nca::train::{Exemplar, TrainConfig, Trainer};
 use super::nca::weights::NcaWeights;
@@ -86,28 +87,37 @@ pub fn grow_texture(
     steps: Option<u32>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<u8>, GrowError> {
-    let steps = steps.unwrap_or(weights.steps);
+    let plan = |band_cells| GrowPlan {
+        size: size as usize,
+        steps: steps.unwrap_or(weights.steps),
+        fire_rate: weights.fire_rate,
+        seed,
+        band_cells,
+    };
     match device {
-        ComputeDevice::Cpu => {
-            grow_on::<Cpu>(&Default::default(), weights, size, seed, steps, cancelled)
-        }
+        ComputeDevice::Cpu => grow_on::<Cpu>(
+            &Default::default(),
+            weights,
+            plan(GrowPlan::CPU_BAND_CELLS),
+            cancelled,
+        ),
         #[cfg(feature = "wgpu")]
-        ComputeDevice::Gpu(d) => grow_on::<Gpu>(d, weights, size, seed, steps, cancelled),
+        ComputeDevice::Gpu(d) => {
+            grow_on::<Gpu>(d, weights, plan(GrowPlan::GPU_BAND_CELLS), cancelled)
+        }
     }
 }
 
 fn grow_on<B: burn::tensor::backend::Backend>(
     device: &B::Device,
     weights: &NcaWeights,
-    size: u32,
-    seed: u64,
-    steps: u32,
+    plan: GrowPlan,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<u8>, GrowError> {
     let nca = Nca::<B>::from_weights(weights, device);
-    let n = size as usize;
-    let state = model::grow(&nca, n, steps, weights.fire_rate, seed, cancelled, device)
-        .map_err(|_| GrowError::Cancelled)?;
+    let n = plan.size;
+    let state =
+        super::nca::grow(&nca, plan, cancelled, device).map_err(|_| GrowError::Cancelled)?;
     let rgb: Tensor<B, 4> = model::rgb(state).clamp(0.0, 1.0);
     let data = bevy::tasks::block_on(rgb.into_data_async())
         .map_err(|e| GrowError::Backend(format!("{e:?}")))?;

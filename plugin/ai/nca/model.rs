@@ -186,34 +186,6 @@ pub fn initial_state(batch: usize, size: (usize, usize), channels: usize, seed: 
         .collect()
 }
 
-/// Error from [`grow`].
+/// Error from [`grow`](super::grow::grow): the caller cancelled the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cancelled;
-
-/// Grows a `size` x `size` texture from a start state ([`initial_state`]) in `steps` steps; `cancelled` is asked
-/// between steps. Returns the final state (read its colour with [`rgb`]).
-///
-/// # Shapes
-/// - output: `[1, size, size, channels]`
-pub fn grow<B: Backend>(
-    model: &Nca<B>,
-    size: usize,
-    steps: u32,
-    fire_rate: f32,
-    seed: u64,
-    cancelled: &dyn Fn() -> bool,
-    device: &B::Device,
-) -> Result<Tensor<B, 4>, Cancelled> {
-    let c = model.channels();
-    let start = initial_state(1, (size, size), c, seed);
-    let mut state = Tensor::<B, 4>::from_data(TensorData::new(start, [1, size, size, c]), device);
-    for step in 0..steps {
-        if cancelled() {
-            return Err(Cancelled);
-        }
-        let mask = update_mask(1, (size, size), fire_rate, seed, step);
-        let mask = Tensor::<B, 4>::from_data(TensorData::new(mask, [1, size, size, 1]), device);
-        state = model.step(state, mask);
-    }
-    Ok(state)
-}
