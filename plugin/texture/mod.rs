@@ -9,11 +9,14 @@
 //! Bevy asset loader) are grown by the [AI runtime](crate::ai)'s worker and replace the
 //! procedural albedo. Every texture is made once per recipe, size and seed and cached. A missing
 //! or broken weights file gives one warning naming the file and the reason, and the procedural
-//! texture stays.
+//! texture stays. Weights files hot-reload like the RON files: an edited model grows its
+//! texture again (the old one stays on screen meanwhile), a broken edit keeps the last good
+//! model.
 //!
 //! - [`periodic`], [`procedural`], [`recipe`], [`layers`]: the pure, deterministic part.
 
 pub mod layers;
+mod models;
 pub mod periodic;
 pub mod procedural;
 pub mod recipe;
@@ -229,7 +232,7 @@ impl Plugin for TexturePlugin {
                 (
                     systems::apply_texture_file.in_set(crate::AigcWorldSystems::Config),
                     systems::plan_textures.in_set(crate::AigcWorldSystems::Plan),
-                    (systems::poll_models, systems::poll_textures)
+                    (models::poll_models, systems::poll_textures)
                         .chain()
                         .in_set(crate::AigcWorldSystems::Poll),
                     (systems::apply_layers, systems::publish_busy)

@@ -5,55 +5,49 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use bevy::asset::{AssetLoadError, RenderAssetUsages, UntypedHandle};
+use bevy::asset::RenderAssetUsages;
 use bevy::ecs::error::Severity;
 use bevy::image::{ImageAddressMode, ImageFilterMode, ImageSampler, ImageSamplerDescriptor};
 use bevy::prelude::*;
-use bevy::tasks::{AsyncComputeTaskPool, IoTaskPool, Task, futures::check_ready};
+use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use wgpu_types::{
     Extent3d, TextureDataOrder, TextureDimension, TextureFormat, TextureViewDescriptor,
     TextureViewDimension,
 };
 
 use super::layers::{LayerArrays, compose};
+use super::models::ModelSlot;
 use super::{
-    BiomeTextures, MaterialTexture, NcaModelAsset, TextureSampling, TextureSetAsset,
-    TextureSetConfig, TextureSource, TextureStatus, generate_material, material_from_albedo,
+    BiomeTextures, MaterialTexture, TextureSampling, TextureSetAsset, TextureSetConfig,
+    TextureSource, TextureStatus, generate_material,
 };
+use crate::ai::AiRuntime;
 use crate::ai::nca::NcaWeights;
-use crate::ai::{AiJob, AiOutput, AiPriority, AiResponse, AiRuntime};
 use crate::config::{ActiveWorld, MAX_BIOMES};
-
-enum ModelSlot {
-    Loading(Task<Result<UntypedHandle, AssetLoadError>>),
-    Waiting(Handle<NcaModelAsset>),
-    Ready(Arc<NcaWeights>),
-    Failed(String),
-}
 
 /// Everything the texture systems keep between frames.
 #[derive(Resource)]
 pub(super) struct TextureState {
-    set: Arc<TextureSetConfig>,
-    set_version: u64,
-    path: Option<String>,
-    file: Option<Handle<TextureSetAsset>>,
+    pub(super) set: Arc<TextureSetConfig>,
+    pub(super) set_version: u64,
+    pub(super) path: Option<String>,
+    pub(super) file: Option<Handle<TextureSetAsset>>,
     /// Whether the texture file has loaded or failed (models wait for it, so the built-in
     /// set's models are not loaded, and warned about, for nothing).
-    settled: bool,
-    learned_enabled: bool,
-    planned: Option<(u64, u64)>,
-    layers: Vec<String>,
-    procedural: HashMap<u64, Arc<MaterialTexture>>,
-    learned: HashMap<u64, Arc<MaterialTexture>>,
-    generating: Vec<Task<Vec<(u64, Arc<MaterialTexture>)>>>,
-    finishing: Vec<Task<(u64, Arc<MaterialTexture>)>>,
-    models: HashMap<String, ModelSlot>,
-    requests: HashMap<u64, (String, u64)>,
-    requested: BTreeSet<u64>,
-    composing: Option<Task<LayerArrays>>,
-    dirty: bool,
-    images: Option<(Handle<Image>, Handle<Image>)>,
+    pub(super) settled: bool,
+    pub(super) learned_enabled: bool,
+    pub(super) planned: Option<(u64, u64)>,
+    pub(super) layers: Vec<String>,
+    pub(super) procedural: HashMap<u64, Arc<MaterialTexture>>,
+    pub(super) learned: HashMap<u64, Arc<MaterialTexture>>,
+    pub(super) generating: Vec<Task<Vec<(u64, Arc<MaterialTexture>)>>>,
+    pub(super) finishing: Vec<Task<(u64, Arc<MaterialTexture>)>>,
+    pub(super) models: HashMap<String, ModelSlot>,
+    pub(super) requests: HashMap<u64, (String, u64)>,
+    pub(super) requested: BTreeSet<u64>,
+    pub(super) composing: Option<Task<LayerArrays>>,
+    pub(super) dirty: bool,
+    pub(super) images: Option<(Handle<Image>, Handle<Image>)>,
 }
 
 impl TextureState {
@@ -80,7 +74,7 @@ impl TextureState {
         }
     }
 
-    fn seed(&self, material: &str) -> u64 {
+    pub(super) fn seed(&self, material: &str) -> u64 {
         super::material_seed(self.set.seed, material)
     }
 
@@ -92,7 +86,7 @@ impl TextureState {
         ))
     }
 
-    fn learned_key(&self, material: &str, weights: &NcaWeights) -> u64 {
+    pub(super) fn learned_key(&self, material: &str, weights: &NcaWeights) -> u64 {
         hash_of(&(weights.fingerprint(), self.procedural_key(material)))
     }
 }
@@ -115,7 +109,7 @@ fn hash_of(value: &impl Hash) -> u64 {
     h.finish()
 }
 
-fn warn_once(status: &mut TextureStatus, message: String) {
+pub(super) fn warn_once(status: &mut TextureStatus, message: String) {
     warn!("{message}");
     status.warnings.push(message);
 }
@@ -187,6 +181,14 @@ pub(super) fn plan_textures(
     if state.planned == Some(version) {
         return;
     }
+    if state
+        .planned
+        .is_some_and(|(_, set)| set != state.set_version)
+    {
+        // An edited texture file retries models that could not be read at all (a missing file
+        // may exist now); models that loaded follow their own file's edits.
+        state.models.retain(|_, slot| !slot.unreadable());
+    }
     state.planned = Some(version);
     let set = state.set.clone();
     let mut layers: Vec<String> = world
@@ -221,11 +223,8 @@ pub(super) fn plan_textures(
         if let (Some(path), true) = (model, wanted)
             && !state.models.contains_key(&path)
         {
-            let server = server.clone();
-            let asset_path = path.clone();
-            let task = IoTaskPool::get()
-                .spawn(async move { server.load_builder().load_untyped_async(asset_path).await });
-            state.models.insert(path, ModelSlot::Loading(task));
+            let slot = ModelSlot::load(&server, &path);
+            state.models.insert(path, slot);
         }
     }
     if !jobs.is_empty() {
@@ -239,118 +238,6 @@ pub(super) fn plan_textures(
                     })
                     .collect()
             }));
-    }
-}
-
-/// Follows weight files from loading to a grow request, and collects grown textures.
-pub(super) fn poll_models(
-    mut state: ResMut<TextureState>,
-    mut status: ResMut<TextureStatus>,
-    models: Res<Assets<NcaModelAsset>>,
-    runtime: Option<Res<AiRuntime>>,
-    mut responses: MessageReader<AiResponse>,
-) {
-    let state = &mut *state;
-    for (path, slot) in state.models.iter_mut() {
-        let failure = match slot {
-            ModelSlot::Loading(task) => match check_ready(task) {
-                Some(Ok(handle)) => match handle.try_typed::<NcaModelAsset>() {
-                    Ok(handle) => {
-                        *slot = ModelSlot::Waiting(handle);
-                        None
-                    }
-                    Err(e) => Some(e.to_string()),
-                },
-                Some(Err(e)) => Some(e.to_string()),
-                None => None,
-            },
-            ModelSlot::Waiting(handle) => match models.get(handle.id()).map(|a| &a.result) {
-                Some(Ok(weights)) => {
-                    *slot = ModelSlot::Ready(weights.clone());
-                    None
-                }
-                Some(Err(e)) => Some(e.to_string()),
-                None => None,
-            },
-            ModelSlot::Ready(_) | ModelSlot::Failed(_) => None,
-        };
-        if let Some(reason) = failure {
-            warn_once(
-                &mut status,
-                format!(
-                    "aigc_world: texture model \"{path}\" not used: {reason}; using the procedural texture"
-                ),
-            );
-            *slot = ModelSlot::Failed(reason);
-        }
-    }
-    let set = state.set.clone();
-    let used: BTreeSet<String> = state.layers.iter().cloned().collect();
-    for material in &used {
-        let Some(path) = set.materials.get(material).and_then(|r| r.model.as_ref()) else {
-            continue;
-        };
-        match state.models.get(path) {
-            Some(ModelSlot::Failed(reason)) => {
-                status
-                    .materials
-                    .insert(material.clone(), TextureSource::Fallback(reason.clone()));
-            }
-            Some(ModelSlot::Ready(weights)) => {
-                let key = state.learned_key(material, weights);
-                if state.learned.contains_key(&key) || !state.requested.insert(key) {
-                    continue;
-                }
-                let Some(runtime) = runtime.as_ref() else {
-                    continue;
-                };
-                let ticket = runtime.submit(
-                    AiPriority::Normal,
-                    AiJob::GrowTexture {
-                        weights: weights.clone(),
-                        size: set.size,
-                        seed: state.seed(material),
-                        steps: None,
-                    },
-                );
-                state.requests.insert(ticket.id, (material.clone(), key));
-            }
-            _ => {}
-        }
-    }
-    let pool = AsyncComputeTaskPool::get();
-    for AiResponse(result) in responses.read() {
-        let Some((material, key)) = state.requests.remove(&result.id) else {
-            continue;
-        };
-        match &result.output {
-            Ok(AiOutput::Texture { size, rgba }) => {
-                let Some(recipe) = set.materials.get(&material).cloned() else {
-                    continue;
-                };
-                let (size, rgba) = (*size, rgba.clone());
-                state.finishing.push(pool.spawn(async move {
-                    (key, Arc::new(material_from_albedo(rgba, size, &recipe)))
-                }));
-            }
-            Ok(other) => {
-                let reason = format!("the model worker answered {other:?}");
-                status
-                    .materials
-                    .insert(material.clone(), TextureSource::Fallback(reason));
-            }
-            Err(e) => {
-                warn_once(
-                    &mut status,
-                    format!(
-                        "aigc_world: learned texture \"{material}\" failed: {e}; using the procedural texture"
-                    ),
-                );
-                status
-                    .materials
-                    .insert(material.clone(), TextureSource::Fallback(e.to_string()));
-            }
-        }
     }
 }
 
@@ -383,16 +270,18 @@ pub(super) fn poll_textures(mut state: ResMut<TextureState>, mut status: ResMut<
     }
 }
 
-/// The texture a layer shows now: learned if grown, else procedural; `None` while neither is.
+/// The texture a layer shows now: learned if grown (while a reloaded model grows, the last
+/// model's), else procedural; `None` while neither is.
 fn current(state: &TextureState, material: &str) -> Option<(Arc<MaterialTexture>, bool)> {
     let learned = state
         .set
         .materials
         .get(material)
         .and_then(|r| r.model.as_ref())
-        .and_then(|path| match state.models.get(path) {
-            Some(ModelSlot::Ready(w)) => state.learned.get(&state.learned_key(material, w)),
-            _ => None,
+        .and_then(|path| state.models.get(path))
+        .and_then(|slot| {
+            slot.weights_newest_first()
+                .find_map(|w| state.learned.get(&state.learned_key(material, w)))
         });
     match learned {
         Some(t) => Some((t.clone(), true)),
@@ -505,10 +394,7 @@ fn publish(
 
 /// Publishes whether texture work is still under way, for loading screens and screenshots.
 pub(super) fn publish_busy(state: Res<TextureState>, mut status: ResMut<TextureStatus>) {
-    let models_loading = state
-        .models
-        .values()
-        .any(|m| matches!(m, ModelSlot::Loading(_) | ModelSlot::Waiting(_)));
+    let models_loading = state.models.values().any(ModelSlot::loading);
     let busy = !state.settled
         || state.planned.is_none()
         || state.dirty

@@ -30,7 +30,16 @@ fn asset_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("aigc_world_it_{name}_{}", std::process::id()));
     std::fs::create_dir_all(dir.join("models")).unwrap();
     std::fs::write(dir.join("test.textures.ron"), TEXTURES).unwrap();
-    let good = NcaWeights {
+    std::fs::write(dir.join("models/good.nca"), good_weights(1.0).to_bytes()).unwrap();
+    let mut corrupt = good_weights(1.0).to_bytes();
+    corrupt[40] ^= 0xff;
+    std::fs::write(dir.join("models/corrupt.nca"), corrupt).unwrap();
+    dir
+}
+
+/// A small working model; `scale` varies its update rule.
+fn good_weights(scale: f32) -> NcaWeights {
+    NcaWeights {
         channels: 4,
         hidden: 4,
         steps: 4,
@@ -40,14 +49,9 @@ fn asset_dir(name: &str) -> PathBuf {
             .collect(),
         b1: vec![0.1, -0.1, 0.05, 0.0],
         w2: (0..16)
-            .map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.05)
+            .map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.05 * scale)
             .collect(),
-    };
-    std::fs::write(dir.join("models/good.nca"), good.to_bytes()).unwrap();
-    let mut corrupt = good.to_bytes();
-    corrupt[40] ^= 0xff;
-    std::fs::write(dir.join("models/corrupt.nca"), corrupt).unwrap();
-    dir
+    }
 }
 
 fn app(dir: &std::path::Path) -> App {
@@ -56,6 +60,8 @@ fn app(dir: &std::path::Path) -> App {
         MinimalPlugins,
         AssetPlugin {
             file_path: dir.display().to_string(),
+            // Tests reload explicitly, so a file watcher cannot add a second event.
+            watch_for_changes_override: Some(false),
             ..default()
         },
         WorldConfigPlugin { path: None },
@@ -192,5 +198,74 @@ fn without_models_the_procedural_layers_still_arrive() {
                 .all(|s| *s == TextureSource::Procedural)
     });
     assert!(app.world().resource::<TextureStatus>().warnings.is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn edited_models_regrow_and_a_broken_edit_keeps_the_last_good_model() {
+    let dir = asset_dir("reload");
+    let mut app = app(&dir);
+    let settled = |app: &App, material: &str, source: TextureSource| {
+        let status = app.world().resource::<TextureStatus>();
+        status.materials.get(material) == Some(&source) && !status.busy
+    };
+    run_until(&mut app, |app| settled(app, "good", TextureSource::Learned));
+    let albedo = |app: &App| {
+        let textures = app.world().resource::<BiomeTextures>();
+        let images = app.world().resource::<Assets<Image>>();
+        images
+            .get(textures.albedo.as_ref().unwrap())
+            .unwrap()
+            .data
+            .clone()
+            .unwrap()
+    };
+    let first = albedo(&app);
+    let generated = app.world().resource::<TextureStatus>().generated;
+    let reload = |app: &mut App, path: &str, bytes: Vec<u8>| {
+        std::fs::write(dir.join(path), bytes).unwrap();
+        app.world()
+            .resource::<AssetServer>()
+            .reload(path.to_owned());
+    };
+
+    // A retrained model: its texture grows again and replaces the old one.
+    reload(&mut app, "models/good.nca", good_weights(-1.5).to_bytes());
+    run_until(&mut app, |app| {
+        app.world().resource::<TextureStatus>().generated > generated
+            && settled(app, "good", TextureSource::Learned)
+    });
+    let second = albedo(&app);
+    assert_ne!(
+        first, second,
+        "the edited model's texture must replace the old one"
+    );
+
+    // A broken edit: one warning naming the file; the last good model and texture stay.
+    let mut broken = good_weights(2.0).to_bytes();
+    broken.truncate(30);
+    reload(&mut app, "models/good.nca", broken);
+    run_until(&mut app, |app| {
+        app.world().resource::<TextureStatus>().warnings.len() == 3
+    });
+    for _ in 0..20 {
+        app.update();
+    }
+    run_until(&mut app, |app| settled(app, "good", TextureSource::Learned));
+    let status = app.world().resource::<TextureStatus>().clone();
+    assert_eq!(status.warnings.len(), 3, "{:?}", status.warnings);
+    let warning = &status.warnings[2];
+    assert!(
+        warning.contains("models/good.nca") && warning.contains("keeping the last good model"),
+        "{warning}"
+    );
+    assert_eq!(albedo(&app), second);
+
+    // Fixing the corrupt model brings its learned texture in.
+    reload(&mut app, "models/corrupt.nca", good_weights(0.5).to_bytes());
+    run_until(&mut app, |app| {
+        settled(app, "corrupt", TextureSource::Learned)
+    });
+    assert_eq!(app.world().resource::<TextureStatus>().warnings.len(), 3);
     let _ = std::fs::remove_dir_all(dir);
 }
