@@ -2,14 +2,18 @@
 //!
 //! `cargo bench --bench textures` (CPU). On a machine with a GPU,
 //! `AIGC_BENCH_BACKEND=gpu cargo bench --bench textures` grows the NCA with burn's wgpu backend
-//! (a warm-up grow runs before timing, so kernel compilation is not counted).
+//! (a warm-up grow runs before timing, so kernel compilation is not counted). The
+//! `nca_256_layout` group compares the CPU inference path with the model's step-by-step
+//! definition and with other band sizes.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use aigc_world::ai::backend::{ComputeDevice, grow_texture};
-use aigc_world::ai::nca::NcaWeights;
+use aigc_world::ai::nca::model::{initial_state, update_mask};
+use aigc_world::ai::nca::{GrowPlan, Nca, NcaWeights, grow};
 use aigc_world::texture::{generate_material, material_seed, parse_texture_set};
+use burn::tensor::{Tensor, TensorData};
 use criterion::{Criterion, criterion_main};
 
 fn bench(c: &mut Criterion) {
@@ -47,6 +51,64 @@ fn bench(c: &mut Criterion) {
         let _ = grow_texture(&device, &weights, 256, 0, None, &|| false);
         group.bench_function(format!("nca_{name}_{}", device.name()), |b| {
             b.iter(|| black_box(grow_texture(&device, &weights, 256, 1, None, &|| false)))
+        });
+    }
+    group.finish();
+    bench_grow_layouts(c);
+}
+
+/// The NCA's inference path against its definition, on the CPU backend in the same run:
+/// `reference` steps [`Nca::step`] (rolls, one tensor per filter), `one_band` is the padded
+/// torus of [`grow`] as a single band, `bands_N` the same in bands of N cells.
+fn bench_grow_layouts(c: &mut Criterion) {
+    type B = burn::backend::Flex;
+    let path = format!("{}/assets/models/grass.nca", env!("CARGO_MANIFEST_DIR"));
+    let Ok(weights) = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| NcaWeights::from_bytes(&b).map_err(|e| e.to_string()))
+    else {
+        eprintln!("skipping nca layouts: {path} missing or invalid");
+        return;
+    };
+    let device = Default::default();
+    let model = Nca::<B>::from_weights(&weights, &device);
+    let (size, seed, c_) = (256, 1, weights.channels);
+    let mut group = c.benchmark_group("nca_256_layout");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("reference", |b| {
+        b.iter(|| {
+            let start = initial_state(1, (size, size), c_, seed);
+            let mut state =
+                Tensor::<B, 4>::from_data(TensorData::new(start, [1, size, size, c_]), &device);
+            for step in 0..weights.steps {
+                let mask = update_mask(1, (size, size), weights.fire_rate, seed, step);
+                let mask =
+                    Tensor::<B, 4>::from_data(TensorData::new(mask, [1, size, size, 1]), &device);
+                state = model.step(state, mask);
+            }
+            black_box(state.into_data())
+        })
+    });
+    for (name, band_cells) in [
+        ("one_band", usize::MAX),
+        ("bands_8192", 8192),
+        ("bands_2048", GrowPlan::CPU_BAND_CELLS),
+        ("bands_512", 512),
+    ] {
+        let plan = GrowPlan {
+            size,
+            steps: weights.steps,
+            fire_rate: weights.fire_rate,
+            seed,
+            band_cells,
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let state = grow(&model, plan, &|| false, &device).expect("not cancelled");
+                black_box(state.into_data())
+            })
         });
     }
     group.finish();

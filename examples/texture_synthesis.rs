@@ -44,8 +44,13 @@ fn parse_args() -> Result<Args, String> {
         repeat: 1,
         steps: None,
     };
+    const USAGE: &str = "usage: texture_synthesis [--backend cpu|gpu] [--size N] [--out DIR] \
+                         [--world RON] [--textures RON] [--repeat N] [--steps N]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(USAGE.into());
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--backend" => args.backend = value,
@@ -55,12 +60,7 @@ fn parse_args() -> Result<Args, String> {
             "--textures" => args.textures = value.into(),
             "--repeat" => args.repeat = value.parse().map_err(|e| format!("--repeat: {e}"))?,
             "--steps" => args.steps = Some(value.parse().map_err(|e| format!("--steps: {e}"))?),
-            other => {
-                return Err(format!(
-                    "unknown option {other}; usage: texture_synthesis --backend cpu|gpu --size N \
-                     --out DIR [--world RON] [--textures RON] [--repeat N] [--steps N]"
-                ));
-            }
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
     }
     Ok(args)

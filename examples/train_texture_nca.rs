@@ -8,7 +8,9 @@
 //! `--material NAME` makes the exemplar from that material's recipe in the texture file
 //! (`--textures PATH`, default `assets/textures/default.textures.ron`): a `--crop` x `--crop`
 //! corner of the procedural albedo at the file's texture size, so the learned texture has the
-//! same scale as the procedural one. `--exemplar PATH` trains on any PNG instead. Other options:
+//! same scale as the procedural one (`--scale N` shrinks the texture N times first, for
+//! structures too large for the rule to learn at full size). `--exemplar PATH` trains on any
+//! PNG instead. Other options:
 //! `--iterations N` (default 1500), `--size N` (training crop, default 64), `--hidden N`,
 //! `--seed N`, `--preview PATH` (a PNG of a 256x256 texture grown by the result, tiled 2x2).
 //! The loss is printed every 25 iterations; weights are saved every 100 and at the end.
@@ -29,6 +31,7 @@ struct Args {
     iterations: usize,
     size: usize,
     crop: usize,
+    scale: usize,
     hidden: usize,
     seed: u64,
 }
@@ -43,9 +46,13 @@ fn parse_args() -> Result<Args, String> {
         iterations: 1500,
         size: 64,
         crop: 96,
+        scale: 1,
         hidden: TrainConfig::default().hidden,
         seed: 1,
     };
+    const USAGE: &str = "usage: train_texture_nca (--exemplar PNG | --material NAME) --out FILE.nca \
+                         [--textures RON] [--iterations N] [--size N] [--crop N] [--scale N] \
+                         [--hidden N] [--seed N] [--preview PNG]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -59,18 +66,15 @@ fn parse_args() -> Result<Args, String> {
             "--iterations" => args.iterations = number(value()?)? as usize,
             "--size" => args.size = number(value()?)? as usize,
             "--crop" => args.crop = number(value()?)? as usize,
+            "--scale" => args.scale = (number(value()?)? as usize).max(1),
             "--hidden" => args.hidden = number(value()?)? as usize,
             "--seed" => args.seed = number(value()?)?,
-            other => return Err(format!("unknown option {other}")),
+            "--help" | "-h" => return Err(USAGE.into()),
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
     }
     if args.out.as_os_str().is_empty() || (args.exemplar.is_none() == args.material.is_none()) {
-        return Err(
-            "usage: train_texture_nca (--exemplar PNG | --material NAME) --out FILE.nca \
-             [--textures RON] [--iterations N] [--size N] [--crop N] [--hidden N] [--seed N] \
-             [--preview PNG]"
-                .into(),
-        );
+        return Err(USAGE.into());
     }
     Ok(args)
 }
@@ -100,12 +104,24 @@ fn load_exemplar(args: &Args) -> Result<Exemplar, String> {
     // Same seed as the texture plugin uses, so the exemplar is the texture players see.
     let seed = aigc_world::texture::material_seed(set.seed, name);
     let texture = generate_material(recipe, set.size, seed);
-    let crop = args.crop.min(size);
+    // `--scale N` shrinks the texture N times (box filter) before cropping: structures N
+    // times smaller fit the rule's reach and the training crop.
+    let scale = args.scale;
+    let scaled = size / scale;
+    let crop = args.crop.min(scaled);
     let mut rgb = Vec::with_capacity(crop * crop * 3);
     for y in 0..crop {
         for x in 0..crop {
-            let p = &texture.albedo[(y * size + x) * 4..(y * size + x) * 4 + 3];
-            rgb.extend(p.iter().map(|&v| v as f32 / 255.0));
+            for channel in 0..3 {
+                let mut sum = 0.0;
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        let (sy, sx) = (y * scale + dy, x * scale + dx);
+                        sum += texture.albedo[(sy * size + sx) * 4 + channel] as f32;
+                    }
+                }
+                rgb.push(sum / (255.0 * (scale * scale) as f32));
+            }
         }
     }
     Ok(Exemplar {
