@@ -69,3 +69,24 @@ fn every_shipped_model_loads() {
         assert!(w.steps > 0 && w.channels >= 4, "{name}");
     }
 }
+
+/// burn's wgpu path grows the same texture as the CPU (same tolerance as the golden image).
+/// On a machine without a GPU this runs on Mesa's software Vulkan (lavapipe), which `.ci/run`
+/// installs; the AI runtime itself never picks a software adapter, this checks the kernels.
+#[cfg(feature = "wgpu")]
+#[test]
+fn gpu_inference_matches_the_cpu() {
+    let weights = shipped("grass");
+    let gpu = ComputeDevice::default_gpu().expect("built with the wgpu feature");
+    let on_gpu = grow_texture(&gpu, &weights, 32, 7, None, &|| false).unwrap();
+    let on_cpu = grow_texture(&ComputeDevice::Cpu, &weights, 32, 7, None, &|| false).unwrap();
+    assert_eq!(on_gpu.len(), on_cpu.len());
+    let diffs: Vec<i32> = on_gpu
+        .iter()
+        .zip(&on_cpu)
+        .map(|(a, b)| (*a as i32 - *b as i32).abs())
+        .collect();
+    let max = diffs.iter().copied().max().unwrap_or(0);
+    let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+    assert!(max <= 3 && mean < 0.25, "max {max}, mean {mean}");
+}
