@@ -54,7 +54,8 @@ pub enum AiBackendChoice {
     Auto,
     /// Always the CPU.
     Cpu,
-    /// The GPU; the CPU with a warning when there is none.
+    /// Bevy's render device, even a software one (slow, but it runs the GPU path anywhere);
+    /// the CPU with a warning when there is none.
     Gpu,
 }
 
@@ -123,7 +124,7 @@ pub struct AiResponse(pub AiResult);
 pub struct AiRuntime {
     worker: ModelWorker,
     device: Arc<Mutex<ComputeDevice>>,
-    gpu: Option<ComputeDevice>,
+    gpu: Option<RenderGpu>,
     choice: AiBackendChoice,
     last_inference_ms: Option<f64>,
 }
@@ -152,18 +153,55 @@ impl AiRuntime {
     /// Applies a backend choice; returns a warning if a GPU was asked for but none is usable.
     fn choose(&mut self, choice: AiBackendChoice) -> Option<String> {
         self.choice = choice;
-        let (device, warning) = match (choice, &self.gpu) {
-            (AiBackendChoice::Cpu, _) | (AiBackendChoice::Auto, None) => (ComputeDevice::Cpu, None),
-            (_, Some(gpu)) => (gpu.clone(), None),
-            (AiBackendChoice::Gpu, None) => (
-                ComputeDevice::Cpu,
-                Some("backend Gpu asked for, but no usable GPU was found; using the CPU".into()),
-            ),
+        let (on_gpu, warning) = resolve_backend(choice, self.gpu.as_ref().map(|g| g.software));
+        let device = match (&mut self.gpu, on_gpu) {
+            (Some(gpu), true) => gpu.device(),
+            _ => ComputeDevice::Cpu,
         };
         if let Ok(mut d) = self.device.lock() {
             *d = device;
         }
-        warning
+        warning.map(str::to_owned)
+    }
+}
+
+/// Whether `choice` runs models on Bevy's adapter (`Some(software)`, or `None` without one),
+/// and the warning to give. burn's CPU backend beats a software rasteriser, so only an
+/// explicit `Gpu` uses one (to try the GPU path on a machine without a GPU).
+fn resolve_backend(choice: AiBackendChoice, adapter: Option<bool>) -> (bool, Option<&'static str>) {
+    match (choice, adapter) {
+        (AiBackendChoice::Cpu, _) | (AiBackendChoice::Auto, None | Some(true)) => (false, None),
+        (_, Some(_)) => (true, None),
+        (AiBackendChoice::Gpu, None) => (
+            false,
+            Some("backend Gpu asked for, but no usable GPU was found; using the CPU"),
+        ),
+    }
+}
+
+/// Bevy's render device, whether it is a software adapter, and burn's device on it (made on
+/// first use, so a software adapter that `Auto` leaves alone costs nothing).
+#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
+struct RenderGpu {
+    #[cfg(feature = "wgpu")]
+    setup: burn::backend::wgpu::WgpuSetup,
+    device: Option<ComputeDevice>,
+    software: bool,
+}
+
+impl RenderGpu {
+    fn device(&mut self) -> ComputeDevice {
+        #[cfg(feature = "wgpu")]
+        {
+            let setup = &self.setup;
+            self.device
+                .get_or_insert_with(|| ComputeDevice::gpu_from_setup(setup.clone()))
+                .clone()
+        }
+        #[cfg(not(feature = "wgpu"))]
+        {
+            self.device.clone().unwrap_or(ComputeDevice::Cpu)
+        }
     }
 }
 
@@ -267,22 +305,22 @@ impl Plugin for AiRuntimePlugin {
     }
 }
 
-/// Bevy's render device when it is a real GPU (feature `wgpu`); software adapters such as
-/// lavapipe count as none, because burn's CPU backend beats them.
+/// burn's device on Bevy's render device (feature `wgpu`). Software adapters such as lavapipe
+/// are marked, and `Auto` leaves them alone, because burn's CPU backend beats them.
 #[cfg(feature = "wgpu")]
-fn find_gpu(app: &mut App) -> Option<ComputeDevice> {
+fn find_gpu(app: &mut App) -> Option<RenderGpu> {
     use bevy::render::RenderApp;
     use bevy::render::renderer::{
         RenderAdapter, RenderAdapterInfo, RenderDevice, RenderInstance, RenderQueue,
     };
     let world = app.get_sub_app(RenderApp).map(|s| s.world())?;
     let info = world.get_resource::<RenderAdapterInfo>()?;
-    if info.device_type == wgpu_types::DeviceType::Cpu {
+    let software = info.device_type == wgpu_types::DeviceType::Cpu;
+    if software {
         info!(
-            "aigc_world: {} is a software adapter; AI models use the CPU",
+            "aigc_world: {} is a software adapter; AI models use the CPU unless the AI settings say Gpu",
             info.name
         );
-        return None;
     }
     let setup = burn::backend::wgpu::WgpuSetup {
         instance: (**world.get_resource::<RenderInstance>()?.0).clone(),
@@ -291,11 +329,15 @@ fn find_gpu(app: &mut App) -> Option<ComputeDevice> {
         queue: (**world.get_resource::<RenderQueue>()?.0).clone(),
         backend: info.backend,
     };
-    Some(ComputeDevice::gpu_from_setup(setup))
+    Some(RenderGpu {
+        setup,
+        device: None,
+        software,
+    })
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn find_gpu(_app: &mut App) -> Option<ComputeDevice> {
+fn find_gpu(_app: &mut App) -> Option<RenderGpu> {
     None
 }
 
@@ -358,4 +400,23 @@ fn publish_diagnostics(runtime: Res<AiRuntime>, mut diagnostics: Diagnostics) {
     }
     let gpu = runtime.backend_name() == "gpu";
     diagnostics.add_measurement(&AiDiagnostics::BACKEND_GPU, || if gpu { 1.0 } else { 0.0 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_choice_uses_real_gpus_and_software_ones_only_when_asked() {
+        use AiBackendChoice::{Auto, Cpu, Gpu};
+        let (hardware, software, none) = (Some(false), Some(true), None);
+        assert_eq!(resolve_backend(Auto, hardware), (true, None));
+        assert_eq!(resolve_backend(Auto, software), (false, None));
+        assert_eq!(resolve_backend(Auto, none), (false, None));
+        assert_eq!(resolve_backend(Cpu, hardware), (false, None));
+        assert_eq!(resolve_backend(Gpu, software), (true, None));
+        assert_eq!(resolve_backend(Gpu, hardware), (true, None));
+        let (on_gpu, warning) = resolve_backend(Gpu, none);
+        assert!(!on_gpu && warning.is_some_and(|w| w.contains("no usable GPU")));
+    }
 }
