@@ -5,7 +5,7 @@
 //! grid at once (the grid path of the noise graph, much faster than one
 //! [`TerrainGenerator::sample`](crate::terrain::TerrainGenerator::sample) per pixel). A new image
 //! is requested when the camera has moved an eighth of the map or the world changed, with at
-//! most one task in flight.
+//! most one task in flight. Loaded NPCs show as dots, named on hover.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use bevy_egui::{EguiContexts, egui};
 
 use super::WorldUiSettings;
 use crate::config::{ActiveWorld, WorldConfig};
+use crate::npc::Npc;
 use crate::terrain::graph::{GraphError, NoiseGraph, Plan};
 use crate::terrain::noise::{Coords, Grid};
 use crate::terrain::{BiomeTable, WorldObserver};
@@ -246,12 +247,14 @@ pub(crate) fn update_minimap(
     );
 }
 
-/// Draws the Minimap window with the camera's position and heading.
+/// Draws the Minimap window with the camera's position and heading, and the loaded NPCs (their
+/// names on hover).
 pub(crate) fn draw_minimap(
     mut contexts: EguiContexts,
     settings: Res<WorldUiSettings>,
     mut state: ResMut<MinimapState>,
     cameras: Query<&GlobalTransform, With<WorldObserver>>,
+    npcs: Query<(&GlobalTransform, &Npc)>,
     mut texture: Local<Option<egui::TextureHandle>>,
 ) -> Result {
     if !settings.visible || !settings.show_minimap {
@@ -290,8 +293,38 @@ pub(crate) fn draw_minimap(
             let painter = ui.painter_at(rect);
             let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
             painter.image(handle.id(), rect, uv, egui::Color32::WHITE);
+            let scale = side / image.size_px as f32;
+            let pointer = ui.ctx().pointer_hover_pos().filter(|p| rect.contains(*p));
+            let mut hovered: Option<(f32, &str)> = None;
+            for (transform, npc) in &npcs {
+                let p = image.pixel_of(transform.translation().xz()) * scale;
+                let at = rect.min + egui::vec2(p.x, p.y);
+                if !rect.contains(at) {
+                    continue;
+                }
+                painter.circle(
+                    at,
+                    2.5,
+                    egui::Color32::from_rgb(255, 214, 64),
+                    egui::Stroke::new(1.0, egui::Color32::BLACK),
+                );
+                if let Some(pointer) = pointer {
+                    let distance = pointer.distance(at);
+                    if distance < 8.0 && hovered.is_none_or(|(d, _)| distance < d) {
+                        hovered = Some((distance, npc.persona.name.as_str()));
+                    }
+                }
+            }
+            if let (Some((_, name)), Some(pointer)) = (hovered, pointer) {
+                painter.text(
+                    pointer + egui::vec2(8.0, -8.0),
+                    egui::Align2::LEFT_BOTTOM,
+                    name,
+                    egui::FontId::proportional(13.0),
+                    egui::Color32::WHITE,
+                );
+            }
             if let Some(eye) = eye {
-                let scale = side / image.size_px as f32;
                 let p = image.pixel_of(eye.translation().xz()) * scale;
                 let at = rect.min + egui::vec2(p.x, p.y);
                 let f = eye.forward().xz().normalize_or_zero();
