@@ -61,9 +61,12 @@ pub struct StreamingConfig {
     /// least its distance from the nearest observer; chunks beyond the last ring use the last one.
     pub lod_rings: Vec<LodRing>,
     /// Milliseconds of main-thread time per frame spent turning finished chunks into meshes and
-    /// entities. At least one chunk is applied each frame so streaming always progresses.
+    /// entities. At least one chunk is applied each frame so streaming always progresses. Frames
+    /// slower than 60 fps get proportionally more (up to 16x; see
+    /// [`catch_up_factor`](crate::terrain::catch_up_factor)).
     pub apply_budget_ms: f64,
-    /// How many chunk generation tasks may run on the async compute pool at once.
+    /// How many chunk generation tasks may run on the async compute pool at once at 60 fps;
+    /// slower frames allow proportionally more (up to 16x).
     pub max_tasks_in_flight: u32,
     /// How much field of view (degrees, horizontal) counts as "in view" when ordering work: chunks
     /// in front of an observer are generated before chunks behind it.

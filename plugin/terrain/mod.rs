@@ -25,7 +25,7 @@ pub use biome::{BiomeTable, BiomeWeights, dominant};
 pub use diagnostics::TerrainDiagnostics;
 pub use generator::{ChunkCoord, GroundSample, TerrainGenerator};
 pub use mesh::{ChunkMeshData, Heightfield};
-pub use streaming::{StreamingMode, TerrainSettings, TerrainStats};
+pub use streaming::{StreamingMode, TerrainSettings, TerrainStats, catch_up_factor};
 
 use crate::AigcWorldSystems;
 use crate::config::ActiveWorld;

@@ -332,9 +332,19 @@ fn priority(state: &ChunkState) -> f32 {
     hole + state.distance * view
 }
 
+/// How far behind a frame rate of 60 the last frame was, between 1 and 16: the streaming limits
+/// ([`StreamingConfig::max_tasks_in_flight`], [`StreamingConfig::apply_budget_ms`]) are meant
+/// for a 60 fps frame and grow by this factor on slower ones, so a slow renderer (a software
+/// rasteriser, a loading screen) still fills the world quickly. The added work stays the same
+/// share of a frame, so it cannot slow frames down further.
+pub fn catch_up_factor(frame_ms: f64) -> f64 {
+    (frame_ms / (1000.0 / 60.0)).clamp(1.0, 16.0)
+}
+
 /// Starts generation for the most urgent chunks while task slots are free.
 pub(crate) fn dispatch_tasks(
     mut commands: Commands,
+    time: Res<Time<Real>>,
     world: Res<ActiveWorld>,
     sampler: Option<Res<TerrainSampler>>,
     settings: Res<TerrainSettings>,
@@ -343,7 +353,11 @@ pub(crate) fn dispatch_tasks(
 ) {
     let Some(sampler) = sampler else { return };
     let version = sampler.version();
-    let max = world.config().streaming.max_tasks_in_flight as usize;
+    let mut max = world.config().streaming.max_tasks_in_flight as usize;
+    if settings.mode == StreamingMode::Background {
+        // Blocking mode generates on this thread: more work there would slow frames further.
+        max = (max as f64 * catch_up_factor(time.delta_secs_f64() * 1000.0)).round() as usize;
+    }
 
     let mut running = 0;
     let mut candidates: Vec<(f32, Entity)> = Vec::new();
@@ -414,6 +428,7 @@ pub(crate) fn poll_tasks(
 /// Turns ready results into meshes, most urgent first, until the frame's budget is spent.
 pub(crate) fn apply_chunks(
     mut commands: Commands,
+    time: Res<Time<Real>>,
     world: Res<ActiveWorld>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut ready: Query<(
@@ -426,7 +441,8 @@ pub(crate) fn apply_chunks(
     mut counters: ResMut<FrameCounters>,
 ) {
     let start = Instant::now();
-    let budget = world.config().streaming.apply_budget_ms;
+    let budget =
+        world.config().streaming.apply_budget_ms * catch_up_factor(time.delta_secs_f64() * 1000.0);
     let mut order: Vec<(f32, Entity)> = ready
         .iter()
         .map(|(e, _, s, _, _)| (priority(s), e))
@@ -528,4 +544,18 @@ pub(crate) fn update_stats(
     }
     *stats = s;
     *counters = FrameCounters::default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::catch_up_factor;
+
+    #[test]
+    fn catch_up_grows_with_slow_frames_within_bounds() {
+        assert_eq!(catch_up_factor(1.0), 1.0);
+        assert_eq!(catch_up_factor(1000.0 / 60.0), 1.0);
+        assert!((catch_up_factor(100.0) - 6.0).abs() < 1e-9);
+        assert_eq!(catch_up_factor(1000.0), 16.0);
+        assert_eq!(catch_up_factor(f64::INFINITY), 16.0);
+    }
 }
