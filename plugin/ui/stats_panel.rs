@@ -76,33 +76,46 @@ pub(crate) fn draw_stats(
         return Ok(());
     }
     let ctx = contexts.ctx_mut()?;
+    // Leave the bottom right corner to the minimap: on short screens the rest scrolls.
+    let minimap = if settings.show_minimap {
+        settings.minimap_display_px.max(64.0) + 80.0
+    } else {
+        0.0
+    };
+    let max_height = (ctx.content_rect().height() - minimap - 60.0).max(120.0);
     egui::Window::new("Stats")
         .id(egui::Id::new("aigc_world_stats"))
         .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-8.0, 8.0))
         .resizable(false)
         .show(ctx, |ui| {
-            frame_section(ui, &sources);
-            ui.separator();
-            if let Some(stats) = &sources.terrain {
-                terrain_section(ui, stats);
-                ui.separator();
-            }
-            ui.label(format!("NPCs: {}", sources.npcs.iter().count()));
-            if let Some(ai) = &sources.ai {
-                let last = ai
-                    .last_inference_ms()
-                    .map_or(String::new(), |ms| format!(", last run {ms:.0} ms"));
-                ui.label(format!(
-                    "AI: {} backend, {} waiting{last}",
-                    ai.backend_name(),
-                    ai.waiting()
-                ));
-            }
-            if let Some(textures) = &sources.textures {
-                texture_section(ui, textures);
-            }
+            egui::ScrollArea::vertical()
+                .max_height(max_height)
+                .show(ui, |ui| stats_body(ui, &sources));
         });
     Ok(())
+}
+
+fn stats_body(ui: &mut egui::Ui, sources: &StatsSources) {
+    frame_section(ui, sources);
+    ui.separator();
+    if let Some(stats) = &sources.terrain {
+        terrain_section(ui, stats);
+        ui.separator();
+    }
+    ui.label(format!("NPCs: {}", sources.npcs.iter().count()));
+    if let Some(ai) = &sources.ai {
+        let last = ai
+            .last_inference_ms()
+            .map_or(String::new(), |ms| format!(", last run {ms:.0} ms"));
+        ui.label(format!(
+            "AI: {} backend, {} waiting{last}",
+            ai.backend_name(),
+            ai.waiting()
+        ));
+    }
+    if let Some(textures) = &sources.textures {
+        texture_section(ui, textures);
+    }
 }
 
 fn frame_section(ui: &mut egui::Ui, sources: &StatsSources) {
