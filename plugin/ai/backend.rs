@@ -137,7 +137,7 @@ fn grow_on<B: burn::tensor::backend::Backend>(
 }
 
 /// Trains a texture NCA on the CPU backend (non-generic wrapper of
-/// [`Trainer`](super::nca::train::Trainer)).
+/// [`Trainer`]).
 pub struct TextureTrainer {
     inner: Trainer<CpuTrain>,
 }

@@ -1,7 +1,7 @@
 //! The terrain material (feature `render`): biome layers blended in `shaders/terrain.wgsl`.
 //!
 //! [`TerrainMaterial`] extends Bevy's [`StandardMaterial`], so chunks get Bevy's lighting,
-//! shadows and [`DistanceFog`](bevy::pbr::DistanceFog). Its shader reads the per-vertex biome
+//! shadows and [`DistanceFog`]. Its shader reads the per-vertex biome
 //! weights the terrain generator writes, blends the biomes' layers (the
 //! [`BiomeTextures`] arrays once the texture plugin has made them, the biome table's colours
 //! until then), covers steep slopes with rock and high flat ground with snow, and projects
