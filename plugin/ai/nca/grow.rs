@@ -92,7 +92,7 @@ pub struct GrowPlan {
     pub seed: u64,
     /// Cells computed together in one band of rows. On a CPU, small bands keep every
     /// temporary in a core's cache and let the allocator recycle it instead of mapping fresh
-    /// pages (256x256 grew 2.6x faster at 2,048 cells than in one band, see BENCHMARKS.md); a
+    /// pages (256x256 grew 2.3x faster at 2,048 cells than in one band, see BENCHMARKS.md); a
     /// GPU wants one band, the fewest kernel launches.
     pub band_cells: usize,
 }
