@@ -40,12 +40,7 @@ fn bench(c: &mut Criterion) {
         ComputeDevice::Cpu
     };
     for name in ["grass", "rock"] {
-        let path = format!("{}/assets/models/{name}.nca", env!("CARGO_MANIFEST_DIR"));
-        let Ok(weights) = std::fs::read(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| NcaWeights::from_bytes(&b).map_err(|e| e.to_string()))
-        else {
-            eprintln!("skipping nca_{name}: {path} missing or invalid");
+        let Some(weights) = shipped_model(name) else {
             continue;
         };
         let _ = grow_texture(&device, &weights, 256, 0, None, &|| false);
@@ -57,17 +52,23 @@ fn bench(c: &mut Criterion) {
     bench_grow_layouts(c);
 }
 
+/// A shipped model's weights, or `None` (with a note) when the file is missing or invalid.
+fn shipped_model(name: &str) -> Option<NcaWeights> {
+    let path = format!("{}/assets/models/{name}.nca", env!("CARGO_MANIFEST_DIR"));
+    let weights = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| NcaWeights::from_bytes(&b).map_err(|e| e.to_string()));
+    weights
+        .map_err(|e| eprintln!("skipping the {name} model: {path}: {e}"))
+        .ok()
+}
+
 /// The NCA's inference path against its definition, on the CPU backend in the same run:
 /// `reference` steps [`Nca::step`] (rolls, one tensor per filter), `one_band` is the padded
 /// torus of [`grow`] as a single band, `bands_N` the same in bands of N cells.
 fn bench_grow_layouts(c: &mut Criterion) {
     type B = burn::backend::Flex;
-    let path = format!("{}/assets/models/grass.nca", env!("CARGO_MANIFEST_DIR"));
-    let Ok(weights) = std::fs::read(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| NcaWeights::from_bytes(&b).map_err(|e| e.to_string()))
-    else {
-        eprintln!("skipping nca layouts: {path} missing or invalid");
+    let Some(weights) = shipped_model("grass") else {
         return;
     };
     let device = Default::default();

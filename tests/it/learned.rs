@@ -12,6 +12,18 @@ fn shipped(name: &str) -> NcaWeights {
     NcaWeights::from_bytes(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// Largest and mean absolute difference of two equally long byte images.
+fn difference(a: &[u8], b: &[u8]) -> (i32, f64) {
+    assert_eq!(a.len(), b.len());
+    let diffs: Vec<i32> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as i32 - *y as i32).abs())
+        .collect();
+    let max = diffs.iter().copied().max().unwrap_or(0);
+    (max, diffs.iter().sum::<i32>() as f64 / diffs.len() as f64)
+}
+
 const GOLDEN: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/it/golden/grass_32_seed7.rgba"
@@ -29,14 +41,7 @@ fn cpu_inference_of_a_shipped_model_matches_the_golden_image() {
         std::fs::write(GOLDEN, &rgba).unwrap();
     }
     let golden = std::fs::read(GOLDEN).unwrap();
-    assert_eq!(rgba.len(), golden.len());
-    let diffs: Vec<i32> = rgba
-        .iter()
-        .zip(&golden)
-        .map(|(a, b)| (*a as i32 - *b as i32).abs())
-        .collect();
-    let max = diffs.iter().copied().max().unwrap_or(0);
-    let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+    let (max, mean) = difference(&rgba, &golden);
     assert!(
         max <= 3 && mean < 0.25,
         "max {max}, mean {mean}, hash {:016x}",
@@ -80,13 +85,6 @@ fn gpu_inference_matches_the_cpu() {
     let gpu = ComputeDevice::default_gpu().expect("built with the wgpu feature");
     let on_gpu = grow_texture(&gpu, &weights, 32, 7, None, &|| false).unwrap();
     let on_cpu = grow_texture(&ComputeDevice::Cpu, &weights, 32, 7, None, &|| false).unwrap();
-    assert_eq!(on_gpu.len(), on_cpu.len());
-    let diffs: Vec<i32> = on_gpu
-        .iter()
-        .zip(&on_cpu)
-        .map(|(a, b)| (*a as i32 - *b as i32).abs())
-        .collect();
-    let max = diffs.iter().copied().max().unwrap_or(0);
-    let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+    let (max, mean) = difference(&on_gpu, &on_cpu);
     assert!(max <= 3 && mean < 0.25, "max {max}, mean {mean}");
 }
