@@ -13,12 +13,16 @@
 //! the starting area and its textures are complete, render N more frames, save a screenshot with
 //! Bevy's screenshot API and exit, printing how long the world took and the frame rate.
 //! `--talk "LINE"` first flies to the nearest NPC, opens a conversation and says LINE, so the
-//! screenshot shows a dialogue in progress.
+//! screenshot shows a dialogue in progress. `--dump-layers DIR` also reads the terrain's
+//! layer arrays back from the GPU at that moment and writes each layer's albedo and normal
+//! (mip 0) as PNGs: what the GPU really samples, learned layers grown on the GPU included.
 
 mod common;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aigc_world::dialogue::ui::{ConversationUi, OpenConversation, SubmitLine};
@@ -33,6 +37,7 @@ use bevy::light::CascadeShadowConfigBuilder;
 use bevy::pbr::{DistanceFog, FogFalloff};
 use bevy::prelude::*;
 use bevy::render::RenderPlugin;
+use bevy::render::gpu_readback::{Readback, ReadbackComplete};
 use bevy::render::view::screenshot::{Screenshot, save_to_disk};
 use bevy::window::{PresentMode, WindowResolution};
 use bevy_egui::EguiPlugin;
@@ -54,6 +59,7 @@ struct Args {
     plain: bool,
     shadows: bool,
     ui: bool,
+    dump_layers: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -68,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
         plain: false,
         shadows: true,
         ui: true,
+        dump_layers: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -91,9 +98,11 @@ fn parse_args() -> Result<Args, String> {
             "--plain" => args.plain = true,
             "--no-ui" => args.ui = false,
             "--no-shadows" => args.shadows = false,
+            "--dump-layers" => args.dump_layers = Some(PathBuf::from(value("--dump-layers")?)),
             "--help" | "-h" => {
                 return Err("usage: sandbox [--world PATH] [--frames N] [--screenshot PATH] \
-                     [--talk LINE] [--timeout SECONDS] [--size WIDTHxHEIGHT] [--plain] [--no-shadows] [--no-ui]"
+                     [--talk LINE] [--timeout SECONDS] [--size WIDTHxHEIGHT] [--plain] [--no-shadows] [--no-ui] \
+                     [--dump-layers DIR]"
                     .into());
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
@@ -360,6 +369,8 @@ struct Script {
     measure_from: Option<(Instant, u64)>,
     frame: u64,
     saving_since: Option<Instant>,
+    /// Layer readbacks not yet written.
+    dumps_pending: Arc<AtomicUsize>,
     failed: bool,
 }
 
@@ -375,6 +386,7 @@ impl Script {
             measure_from: None,
             frame: 0,
             saving_since: None,
+            dumps_pending: Arc::new(AtomicUsize::new(0)),
             failed: false,
         }
     }
@@ -390,6 +402,7 @@ fn run_script(
     mut camera: Query<(&mut Transform, &mut FlyCamera)>,
     mut open: MessageWriter<OpenConversation>,
     mut say: MessageWriter<SubmitLine>,
+    images: Res<Assets<Image>>,
     mut commands: Commands,
     mut exit: MessageWriter<AppExit>,
 ) {
@@ -502,6 +515,15 @@ fn run_script(
                 stats.resident,
                 stats.mesh_bytes as f64 / (1024.0 * 1024.0)
             );
+            if let Some(dir) = &script.args.dump_layers {
+                dump_layers(
+                    &mut commands,
+                    &textures,
+                    &images,
+                    dir,
+                    &script.dumps_pending,
+                );
+            }
             match &script.args.screenshot {
                 Some(path) => {
                     let _ = std::fs::remove_file(path);
@@ -522,7 +544,8 @@ fn run_script(
         }
         Phase::Saving => {
             let path = script.args.screenshot.clone().unwrap_or_default();
-            let written = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+            let written = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0)
+                && script.dumps_pending.load(Ordering::Acquire) == 0;
             let waited = script.saving_since.map_or(Duration::ZERO, |s| s.elapsed());
             // The file appears once the encoder has finished; a moment more lets it be flushed.
             if written && waited > Duration::from_millis(500) {
@@ -540,5 +563,50 @@ fn run_script(
             }
         }
         Phase::Done => {}
+    }
+}
+
+/// Reads both layer arrays back from the GPU and writes `DIR/{albedo,normal}_LAYER.png` (mip 0)
+/// for each layer; `pending` counts the arrays still on their way.
+fn dump_layers(
+    commands: &mut Commands,
+    textures: &BiomeTextures,
+    images: &Assets<Image>,
+    dir: &std::path::Path,
+    pending: &Arc<AtomicUsize>,
+) {
+    let _ = std::fs::create_dir_all(dir);
+    let arrays = [
+        ("albedo", textures.albedo.clone()),
+        ("normal", textures.normal_roughness.clone()),
+    ];
+    for (name, handle) in arrays {
+        let Some(handle) = handle else { continue };
+        let Some(side) = images.get(&handle).map(|i| i.width()) else {
+            continue;
+        };
+        let (dir, pending) = (dir.to_path_buf(), pending.clone());
+        let written = std::sync::atomic::AtomicBool::new(false);
+        pending.fetch_add(1, Ordering::AcqRel);
+        commands.spawn(Readback::texture(handle)).observe(
+            move |event: On<ReadbackComplete>, mut commands: Commands| {
+                // Readbacks repeat every frame until the entity is gone; keep the first.
+                if written.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                // Rows of 256 * 4 bytes or more need no padding: the layers follow each other.
+                let layer_bytes = (side * side * 4) as usize;
+                for (layer, pixels) in event.data.chunks_exact(layer_bytes).enumerate() {
+                    let path = dir.join(format!("{name}_{layer}.png"));
+                    let saved = image::RgbaImage::from_raw(side, side, pixels.to_vec())
+                        .map(|picture| picture.save(&path));
+                    if !matches!(saved, Some(Ok(()))) {
+                        eprintln!("sandbox: could not write {}", path.display());
+                    }
+                }
+                commands.entity(event.entity).despawn();
+                pending.fetch_sub(1, Ordering::AcqRel);
+            },
+        );
     }
 }

@@ -12,6 +12,7 @@ use super::nca::GrowPlan;
 use super::nca::model::{self, Nca};
 use super::nca::train::{Exemplar, TrainConfig, Trainer};
 use super::nca::weights::NcaWeights;
+use super::surface::{PackedLayout, SurfaceParams, pack_surface};
 
 /// The CPU backend.
 type Cpu = burn::backend::Flex;
@@ -136,6 +137,234 @@ fn grow_on<B: burn::tensor::backend::Backend>(
     Ok(out)
 }
 
+/// A grown texture's surface maps ([`surface`](super::surface)) in GPU memory on Bevy's
+/// render device, ready to be copied into the terrain's layer arrays without a trip through
+/// the CPU. Holding it keeps burn's buffers alive.
+pub struct GpuSurface {
+    /// Texels along a side of mip 0.
+    pub size: u32,
+    /// Where each mip level lies in both buffers.
+    pub layout: PackedLayout,
+    #[cfg(feature = "wgpu")]
+    albedo: GpuBuffer,
+    #[cfg(feature = "wgpu")]
+    normal_roughness: GpuBuffer,
+}
+
+/// Two surfaces are equal only if they are the same buffers.
+impl PartialEq for GpuSurface {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl std::fmt::Debug for GpuSurface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuSurface")
+            .field("size", &self.size)
+            .field("mips", &self.layout.mips.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A slice of one of burn's pooled buffers, and the tensor that owns it (so the pool does not
+/// hand the memory to another tensor while the slice is in use).
+#[cfg(feature = "wgpu")]
+struct GpuBuffer {
+    owner: Tensor<Gpu, 1, burn::tensor::Int>,
+    buffer: bevy::render::render_resource::Buffer,
+    offset: u64,
+}
+
+#[cfg(feature = "wgpu")]
+impl GpuBuffer {
+    fn of(tensor: Tensor<Gpu, 1, burn::tensor::Int>, texels: u64) -> Result<Self, GrowError> {
+        let primitive = tensor.clone().into_primitive();
+        if primitive.dtype != burn::tensor::DType::I32 || !primitive.is_contiguous() {
+            return Err(GrowError::Backend(format!(
+                "packed texels are {:?}, contiguous: {}",
+                primitive.dtype,
+                primitive.is_contiguous()
+            )));
+        }
+        let managed = primitive
+            .client
+            .get_resource(primitive.handle.clone())
+            .map_err(|e| GrowError::Backend(format!("{e:?}")))?;
+        let resource = managed.resource();
+        if resource.size < texels * 4 {
+            return Err(GrowError::Backend(format!(
+                "packed buffer holds {} bytes, {} needed",
+                resource.size,
+                texels * 4
+            )));
+        }
+        Ok(Self {
+            owner: tensor,
+            buffer: resource.buffer.clone().into(),
+            offset: resource.offset,
+        })
+    }
+}
+
+#[cfg(feature = "wgpu")]
+impl GpuSurface {
+    /// Reads both packed maps back as 32-bit texels (albedo, then normal and roughness), laid
+    /// out as [`layout`](Self::layout) says. Blocks; for tests and tools.
+    pub fn read_back(&self) -> Result<(Vec<u32>, Vec<u32>), GrowError> {
+        let read = |buffer: &GpuBuffer| -> Result<Vec<u32>, GrowError> {
+            let data = bevy::tasks::block_on(buffer.owner.clone().into_data_async())
+                .map_err(|e| GrowError::Backend(format!("{e:?}")))?;
+            let values = data
+                .into_vec::<i32>()
+                .map_err(|e| GrowError::Backend(format!("{e:?}")))?;
+            Ok(values.into_iter().map(|v| v as u32).collect())
+        };
+        Ok((read(&self.albedo)?, read(&self.normal_roughness)?))
+    }
+
+    /// Records copies of every mip level into `layer` of the two layer arrays (`D2Array`
+    /// textures of this size, with at least as many mips, usable as copy destinations).
+    pub fn copy_into(
+        &self,
+        encoder: &mut bevy::render::render_resource::CommandEncoder,
+        albedo: &bevy::render::render_resource::Texture,
+        normal_roughness: &bevy::render::render_resource::Texture,
+        layer: u32,
+    ) {
+        use bevy::render::render_resource::{
+            Extent3d, Origin3d, TexelCopyBufferInfo, TexelCopyBufferLayout, TexelCopyTextureInfo,
+            TextureAspect,
+        };
+        for (source, texture) in [
+            (&self.albedo, albedo),
+            (&self.normal_roughness, normal_roughness),
+        ] {
+            for (level, mip) in self.layout.mips.iter().enumerate() {
+                encoder.copy_buffer_to_texture(
+                    TexelCopyBufferInfo {
+                        buffer: &source.buffer,
+                        layout: TexelCopyBufferLayout {
+                            offset: source.offset + mip.offset_texels * 4,
+                            bytes_per_row: Some(mip.bytes_per_row()),
+                            rows_per_image: Some(mip.size),
+                        },
+                    },
+                    TexelCopyTextureInfo {
+                        texture,
+                        mip_level: level as u32,
+                        origin: Origin3d {
+                            x: 0,
+                            y: 0,
+                            z: layer,
+                        },
+                        aspect: TextureAspect::All,
+                    },
+                    Extent3d {
+                        width: mip.size,
+                        height: mip.size,
+                        depth_or_array_layers: 1,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// A texture grown by [`grow_surface`].
+#[derive(Debug)]
+pub enum GrownSurface {
+    /// On the CPU: RGBA8 sRGB albedo pixels (the caller derives the rest on the CPU).
+    Pixels(Vec<u8>),
+    /// On a GPU: the packed surface maps, still in GPU memory.
+    Gpu(std::sync::Arc<GpuSurface>),
+}
+
+/// Grows a texture like [`grow_texture`]; on a GPU, also computes its surface maps with `mips`
+/// levels there ([`pack_surface`]) and keeps them in GPU memory instead of reading the albedo
+/// back. Waits (on the calling, worker, thread) until the GPU has finished, so the buffers
+/// are ready for any later copy on the same queue.
+pub fn grow_surface(
+    device: &ComputeDevice,
+    weights: &NcaWeights,
+    size: u32,
+    seed: u64,
+    steps: Option<u32>,
+    surface: SurfaceParams,
+    mips: u32,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<GrownSurface, GrowError> {
+    match device {
+        ComputeDevice::Cpu => {
+            let _ = (surface, mips);
+            grow_texture(device, weights, size, seed, steps, cancelled).map(GrownSurface::Pixels)
+        }
+        #[cfg(feature = "wgpu")]
+        ComputeDevice::Gpu(d) => {
+            use burn::tensor::backend::Backend as _;
+            let nca = Nca::<Gpu>::from_weights(weights, d);
+            let plan = GrowPlan {
+                size: size as usize,
+                steps: steps.unwrap_or(weights.steps),
+                fire_rate: weights.fire_rate,
+                seed,
+                band_cells: GrowPlan::GPU_BAND_CELLS,
+            };
+            let state =
+                super::nca::grow(&nca, plan, cancelled, d).map_err(|_| GrowError::Cancelled)?;
+            let packed = pack_surface(model::rgb(state), surface, mips);
+            let texels = packed.layout.total_texels;
+            let albedo = GpuBuffer::of(packed.albedo, texels)?;
+            let normal_roughness = GpuBuffer::of(packed.normal_roughness, texels)?;
+            Gpu::sync(d).map_err(|e| GrowError::Backend(format!("{e:?}")))?;
+            Ok(GrownSurface::Gpu(std::sync::Arc::new(GpuSurface {
+                size,
+                layout: packed.layout,
+                albedo,
+                normal_roughness,
+            })))
+        }
+    }
+}
+
+/// The packed surface maps of a texture grown on the CPU backend, read back as 32-bit texels
+/// (albedo, normal and roughness): what [`grow_surface`] leaves in GPU memory, for tests and
+/// tools.
+pub fn grow_surface_texels(
+    weights: &NcaWeights,
+    size: u32,
+    seed: u64,
+    steps: Option<u32>,
+    surface: SurfaceParams,
+    mips: u32,
+) -> (PackedLayout, Vec<u32>, Vec<u32>) {
+    let device = Default::default();
+    let nca = Nca::<Cpu>::from_weights(weights, &device);
+    let plan = GrowPlan {
+        size: size as usize,
+        steps: steps.unwrap_or(weights.steps),
+        fire_rate: weights.fire_rate,
+        seed,
+        band_cells: GrowPlan::CPU_BAND_CELLS,
+    };
+    let state = super::nca::grow(&nca, plan, &|| false, &device).expect("never cancelled");
+    let packed = pack_surface(model::rgb(state), surface, mips);
+    let texels = |t: Tensor<Cpu, 1, burn::tensor::Int>| -> Vec<u32> {
+        t.into_data()
+            .convert::<i64>()
+            .into_vec::<i64>()
+            .expect("integer texels")
+            .into_iter()
+            .map(|v| v as u32)
+            .collect()
+    };
+    (
+        packed.layout,
+        texels(packed.albedo),
+        texels(packed.normal_roughness),
+    )
+}
+
 /// Trains a texture NCA on the CPU backend (non-generic wrapper of
 /// [`Trainer`]).
 pub struct TextureTrainer {
@@ -213,6 +442,60 @@ mod tests {
         assert_eq!(calls.get(), 4);
         let rgba = grow_texture(&ComputeDevice::Cpu, &weights, 16, 1, Some(2), &|| false).unwrap();
         assert_eq!(rgba.len(), 16 * 16 * 4);
+    }
+
+    /// The surface maps computed with tensors (what stays on a GPU) match the CPU path's
+    /// layer arrays, every mip level, to one step of rounding (two at the smallest mips, where
+    /// the CPU rounds at every level).
+    #[test]
+    fn tensor_surface_maps_match_the_cpu_path() {
+        use crate::texture::{layers::compose, material_from_albedo, parse_texture_set};
+        let weights = NcaWeights::from_bytes(include_bytes!("../../assets/models/rock.nca"))
+            .expect("shipped model");
+        let set = parse_texture_set(crate::texture::DEFAULT_TEXTURES_RON, "default")
+            .expect("built-in texture file");
+        let recipe = &set.materials["rock"];
+        let (size, seed) = (32, 11);
+        let params = SurfaceParams {
+            bump: recipe.bump,
+            roughness: recipe.roughness,
+        };
+        let rgba = grow_texture(&ComputeDevice::Cpu, &weights, size, seed, None, &|| false)
+            .expect("grown");
+        let arrays = compose(&[std::sync::Arc::new(material_from_albedo(
+            rgba, size, recipe,
+        ))]);
+        let (layout, albedo, normal) =
+            grow_surface_texels(&weights, size, seed, None, params, arrays.mips);
+        assert_eq!(layout.mips.len() as u32, arrays.mips);
+        let mut offset = 0;
+        for (level, mip) in layout.mips.iter().enumerate() {
+            let bytes = (mip.size * mip.size * 4) as usize;
+            let tolerance = if level < 2 { 1 } else { 2 };
+            for (name, cpu, tensor) in [
+                ("albedo", &arrays.albedo, &albedo),
+                ("normal and roughness", &arrays.normal_roughness, &normal),
+            ] {
+                let expected = &cpu[offset..offset + bytes];
+                let got = crate::ai::surface::unpack_level(tensor, &layout, level);
+                let worst = expected
+                    .iter()
+                    .zip(&got)
+                    .map(|(a, b)| a.abs_diff(*b))
+                    .max()
+                    .unwrap();
+                assert!(worst <= tolerance, "{name} mip {level}: off by {worst}");
+            }
+            offset += bytes;
+        }
+        // A wrong sign in the normal shows (the check can fail).
+        assert_ne!(
+            crate::ai::surface::unpack_level(&normal, &layout, 0),
+            arrays.normal_roughness[..(size * size * 4) as usize]
+                .chunks_exact(4)
+                .flat_map(|p| [255 - p[0], 255 - p[1], p[2], p[3]])
+                .collect::<Vec<u8>>()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! - [`worker`]: the pure worker (priorities, cancellation, failures reported, no Bevy).
 //! - [`nca`]: the texture model, its training and its weights file, generic over burn's backend.
+//! - [`surface`]: a grown texture's surface maps and mips, packed for a GPU copy.
 //! - [`backend`]: the one module naming concrete backends, behind plain functions.
 //!
 //! [`AiRuntimePlugin`] starts the worker, picks the backend (wgpu on Bevy's own device when a
@@ -12,6 +13,7 @@
 
 pub mod backend;
 pub mod nca;
+pub mod surface;
 pub mod worker;
 
 use std::sync::atomic::Ordering;
@@ -227,12 +229,38 @@ impl ModelRunner for DeviceRunner {
                 cancel.is_cancelled()
             })
             .map(|rgba| AiOutput::Texture { size: *size, rgba })
-            .map_err(|e| match e {
-                backend::GrowError::Cancelled => AiError::Cancelled,
-                other => AiError::Failed(other.to_string()),
-            }),
+            .map_err(grow_error),
+            AiJob::GrowSurface {
+                weights,
+                size,
+                seed,
+                steps,
+                surface,
+                mips,
+            } => backend::grow_surface(
+                &device,
+                weights,
+                *size,
+                *seed,
+                *steps,
+                *surface,
+                *mips,
+                &|| cancel.is_cancelled(),
+            )
+            .map(|grown| match grown {
+                backend::GrownSurface::Pixels(rgba) => AiOutput::Texture { size: *size, rgba },
+                backend::GrownSurface::Gpu(surface) => AiOutput::GpuSurface(surface),
+            })
+            .map_err(grow_error),
             AiJob::WarmUp => Ok(AiOutput::Done),
         }
+    }
+}
+
+fn grow_error(e: backend::GrowError) -> AiError {
+    match e {
+        backend::GrowError::Cancelled => AiError::Cancelled,
+        other => AiError::Failed(other.to_string()),
     }
 }
 

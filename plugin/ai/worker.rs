@@ -16,7 +16,9 @@ use std::time::Instant;
 use crossbeam::channel::{Receiver, Sender, TryRecvError, unbounded};
 use thiserror::Error;
 
+use super::backend::GpuSurface;
 use super::nca::NcaWeights;
+use super::surface::SurfaceParams;
 
 /// How urgent a request is; higher runs first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,6 +49,23 @@ pub enum AiJob {
         /// Steps, or the model's own count.
         steps: Option<u32>,
     },
+    /// Grow a texture with a texture NCA and make its surface maps: on a GPU shared with Bevy
+    /// the answer is [`AiOutput::GpuSurface`] (nothing is read back); on the CPU it is
+    /// [`AiOutput::Texture`] and the caller derives the rest.
+    GrowSurface {
+        /// The model.
+        weights: Arc<NcaWeights>,
+        /// Pixels along a side.
+        size: u32,
+        /// Seed of the stochastic updates.
+        seed: u64,
+        /// Steps, or the model's own count.
+        steps: Option<u32>,
+        /// How the albedo becomes normal and roughness.
+        surface: SurfaceParams,
+        /// Mip levels to make.
+        mips: u32,
+    },
     /// A no-op that returns at once; waits for the backend's first use (kernel compilation) off
     /// the frame thread.
     WarmUp,
@@ -62,6 +81,8 @@ pub enum AiOutput {
         /// The pixels.
         rgba: Vec<u8>,
     },
+    /// Surface maps left in GPU memory on Bevy's render device.
+    GpuSurface(Arc<GpuSurface>),
     /// A job with nothing to return finished.
     Done,
 }

@@ -25,7 +25,7 @@ pub struct LayerArrays {
 /// tileable at every level).
 pub fn compose(layers: &[Arc<MaterialTexture>]) -> LayerArrays {
     let size = layers.first().map_or(1, |l| l.size);
-    let mips = (size.max(4).trailing_zeros() - 1).max(1);
+    let mips = mip_count(size);
     let mut albedo = Vec::new();
     let mut normal_roughness = Vec::new();
     for layer in layers {
@@ -39,6 +39,11 @@ pub fn compose(layers: &[Arc<MaterialTexture>]) -> LayerArrays {
         albedo,
         normal_roughness,
     }
+}
+
+/// Mip levels of a `size` x `size` layer: down to 4x4 (at least one).
+pub fn mip_count(size: u32) -> u32 {
+    (size.max(4).trailing_zeros() - 1).max(1)
 }
 
 fn push_mips(out: &mut Vec<u8>, base: &[u8], size: u32, mips: u32) {

@@ -7,7 +7,8 @@
 //! file (`assets/textures/default.textures.ron`); procedural layers are generated first on the
 //! async compute pool, then materials with a learned model (`.nca` weights, loaded through a
 //! Bevy asset loader) are grown by the [AI runtime](crate::ai)'s worker and replace the
-//! procedural albedo. Every texture is made once per recipe, size and seed and cached. A missing
+//! procedural albedo. On a GPU the learned maps never leave it: the worker derives normal,
+//! roughness and mips there and the render world copies them into the layer arrays. Every texture is made once per recipe, size and seed and cached. A missing
 //! or broken weights file gives one warning naming the file and the reason, and the procedural
 //! texture stays. Weights files hot-reload like the RON files: an edited model grows its
 //! texture again (the old one stays on screen meanwhile), a broken edit keeps the last good
@@ -15,6 +16,7 @@
 //!
 //! - [`periodic`], [`procedural`], [`recipe`], [`layers`]: the pure, deterministic part.
 
+mod gpu_layers;
 pub mod layers;
 mod models;
 pub mod periodic;
@@ -222,6 +224,7 @@ impl Plugin for TexturePlugin {
             .register_type::<TextureSampling>()
             .init_resource::<TextureSampling>()
             .init_resource::<TextureStatus>()
+            .init_resource::<gpu_layers::GpuLayerPatches>()
             .insert_resource(systems::TextureState::new(
                 default,
                 self.path.clone(),
@@ -240,6 +243,8 @@ impl Plugin for TexturePlugin {
                         .in_set(crate::AigcWorldSystems::Apply),
                 ),
             );
+        #[cfg(feature = "wgpu")]
+        gpu_layers::plugin(app);
     }
 
     fn finish(&self, app: &mut App) {

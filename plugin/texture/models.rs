@@ -13,9 +13,10 @@ use bevy::asset::{AssetLoadError, UntypedHandle};
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, IoTaskPool, Task, futures::check_ready};
 
-use super::systems::{TextureState, warn_once};
+use super::systems::{LearnedTexture, TextureState, warn_once};
 use super::{NcaModelAsset, TextureSource, TextureStatus, material_from_albedo};
 use crate::ai::nca::NcaWeights;
+use crate::ai::surface::SurfaceParams;
 use crate::ai::{AiJob, AiOutput, AiPriority, AiResponse, AiRuntime};
 
 /// Where one model file stands.
@@ -172,16 +173,22 @@ pub(super) fn poll_models(
                 if state.learned.contains_key(&key) || !state.requested.insert(key) {
                     continue;
                 }
-                let Some(runtime) = runtime.as_ref() else {
+                let (Some(runtime), Some(recipe)) = (runtime.as_ref(), set.materials.get(material))
+                else {
                     continue;
                 };
                 let ticket = runtime.submit(
                     AiPriority::Normal,
-                    AiJob::GrowTexture {
+                    AiJob::GrowSurface {
                         weights: weights.clone(),
                         size: set.size,
                         seed: state.seed(material),
                         steps: None,
+                        surface: SurfaceParams {
+                            bump: recipe.bump,
+                            roughness: recipe.roughness,
+                        },
+                        mips: super::layers::mip_count(set.size),
                     },
                 );
                 state.requests.insert(ticket.id, (material.clone(), key));
@@ -203,6 +210,13 @@ pub(super) fn poll_models(
                 state.finishing.push(pool.spawn(async move {
                     (key, Arc::new(material_from_albedo(rgba, size, &recipe)))
                 }));
+            }
+            Ok(AiOutput::GpuSurface(surface)) => {
+                state
+                    .learned
+                    .insert(key, LearnedTexture::Gpu(surface.clone()));
+                status.generated += 1;
+                state.dirty = true;
             }
             Ok(other) => {
                 let reason = format!("the model worker answered {other:?}");

@@ -15,6 +15,7 @@ use wgpu_types::{
     TextureViewDimension,
 };
 
+use super::gpu_layers::GpuLayerPatches;
 use super::layers::{LayerArrays, compose};
 use super::models::ModelSlot;
 use super::{
@@ -22,8 +23,24 @@ use super::{
     TextureSource, TextureStatus, generate_material,
 };
 use crate::ai::AiRuntime;
+use crate::ai::backend::GpuSurface;
 use crate::ai::nca::NcaWeights;
 use crate::config::{ActiveWorld, MAX_BIOMES};
+
+/// A grown learned texture.
+#[derive(Clone)]
+pub(super) enum LearnedTexture {
+    /// Grown on the CPU: all maps in memory.
+    Pixels(Arc<MaterialTexture>),
+    /// Grown on the GPU: its maps stay there and are copied into the layer arrays.
+    Gpu(Arc<GpuSurface>),
+}
+
+/// The layer arrays being stacked, and the GPU-resident layers to copy over them.
+pub(super) struct Composing {
+    task: Task<LayerArrays>,
+    gpu_layers: Vec<(u32, Arc<GpuSurface>)>,
+}
 
 /// Everything the texture systems keep between frames.
 #[derive(Resource)]
@@ -39,15 +56,14 @@ pub(super) struct TextureState {
     pub(super) planned: Option<(u64, u64)>,
     pub(super) layers: Vec<String>,
     pub(super) procedural: HashMap<u64, Arc<MaterialTexture>>,
-    pub(super) learned: HashMap<u64, Arc<MaterialTexture>>,
+    pub(super) learned: HashMap<u64, LearnedTexture>,
     pub(super) generating: Vec<Task<Vec<(u64, Arc<MaterialTexture>)>>>,
     pub(super) finishing: Vec<Task<(u64, Arc<MaterialTexture>)>>,
     pub(super) models: HashMap<String, ModelSlot>,
     pub(super) requests: HashMap<u64, (String, u64)>,
     pub(super) requested: BTreeSet<u64>,
-    pub(super) composing: Option<Task<LayerArrays>>,
+    pub(super) composing: Option<Composing>,
     pub(super) dirty: bool,
-    pub(super) images: Option<(Handle<Image>, Handle<Image>)>,
 }
 
 impl TextureState {
@@ -70,7 +86,6 @@ impl TextureState {
             requested: BTreeSet::new(),
             composing: None,
             dirty: false,
-            images: None,
         }
     }
 
@@ -258,7 +273,7 @@ pub(super) fn poll_textures(mut state: ResMut<TextureState>, mut status: ResMut<
     });
     state.finishing.retain_mut(|task| match check_ready(task) {
         Some((key, texture)) => {
-            state.learned.insert(key, texture);
+            state.learned.insert(key, LearnedTexture::Pixels(texture));
             status.generated += 1;
             changed = true;
             false
@@ -270,9 +285,20 @@ pub(super) fn poll_textures(mut state: ResMut<TextureState>, mut status: ResMut<
     }
 }
 
+/// What a layer shows now.
+struct LayerSource {
+    /// The pixels stacked into the arrays.
+    pixels: Arc<MaterialTexture>,
+    /// Maps in GPU memory copied over that layer once the arrays are on the GPU.
+    gpu: Option<Arc<GpuSurface>>,
+    /// Whether it is the learned texture.
+    learned: bool,
+}
+
 /// The texture a layer shows now: learned if grown (while a reloaded model grows, the last
-/// model's), else procedural; `None` while neither is.
-fn current(state: &TextureState, material: &str) -> Option<(Arc<MaterialTexture>, bool)> {
+/// model's), else procedural; `None` while neither is. A texture grown on the GPU stands on
+/// the procedural pixels, which the GPU copy replaces.
+fn current(state: &TextureState, material: &str) -> Option<LayerSource> {
     let learned = state
         .set
         .materials
@@ -283,12 +309,27 @@ fn current(state: &TextureState, material: &str) -> Option<(Arc<MaterialTexture>
             slot.weights_newest_first()
                 .find_map(|w| state.learned.get(&state.learned_key(material, w)))
         });
-    match learned {
-        Some(t) => Some((t.clone(), true)),
-        None => state
-            .procedural
-            .get(&state.procedural_key(material))
-            .map(|t| (t.clone(), false)),
+    let procedural = state
+        .procedural
+        .get(&state.procedural_key(material))
+        .cloned();
+    match (learned, procedural) {
+        (Some(LearnedTexture::Pixels(t)), _) => Some(LayerSource {
+            pixels: t.clone(),
+            gpu: None,
+            learned: true,
+        }),
+        (Some(LearnedTexture::Gpu(surface)), Some(pixels)) => Some(LayerSource {
+            pixels,
+            gpu: Some(surface.clone()),
+            learned: true,
+        }),
+        (_, Some(pixels)) => Some(LayerSource {
+            pixels,
+            gpu: None,
+            learned: false,
+        }),
+        (_, None) => None,
     }
 }
 
@@ -298,19 +339,21 @@ pub(super) fn apply_layers(
     mut status: ResMut<TextureStatus>,
     mut textures: ResMut<BiomeTextures>,
     mut images: ResMut<Assets<Image>>,
+    mut gpu_layers: ResMut<GpuLayerPatches>,
     sampling: Option<Res<TextureSampling>>,
 ) {
-    if let Some(task) = state.composing.as_mut()
-        && let Some(arrays) = check_ready(task)
+    if let Some(composing) = state.composing.as_mut()
+        && let Some(arrays) = check_ready(&mut composing.task)
     {
+        let patches = std::mem::take(&mut composing.gpu_layers);
         state.composing = None;
-        let (albedo, normal) = state
-            .images
-            .get_or_insert_with(|| (Handle::default(), Handle::default()))
-            .clone();
         let anisotropy = sampling.map_or(TextureSampling::default().anisotropy, |s| s.anisotropy);
-        let (albedo, normal) = publish(&mut images, arrays, albedo, normal, anisotropy);
-        state.images = Some((albedo.clone(), normal.clone()));
+        let (albedo, normal) = publish(&mut images, arrays, anisotropy);
+        *gpu_layers = GpuLayerPatches {
+            albedo: Some(albedo.clone()),
+            normal_roughness: Some(normal.clone()),
+            layers: patches,
+        };
         textures.albedo = Some(albedo);
         textures.normal_roughness = Some(normal);
         textures.metres_per_tile = state.set.metres_per_tile;
@@ -320,8 +363,14 @@ pub(super) fn apply_layers(
         return;
     }
     let mut layers = Vec::with_capacity(state.layers.len());
-    for material in &state.layers {
-        let Some((texture, learned)) = current(&state, material) else {
+    let mut gpu_layers = Vec::new();
+    for (index, material) in state.layers.iter().enumerate() {
+        let Some(LayerSource {
+            pixels,
+            gpu,
+            learned,
+        }) = current(&state, material)
+        else {
             return;
         };
         if let Some(source) = status.materials.get_mut(material)
@@ -333,17 +382,24 @@ pub(super) fn apply_layers(
                 TextureSource::Procedural
             };
         }
-        layers.push(texture);
+        layers.push(pixels);
+        if let Some(surface) = gpu {
+            gpu_layers.push((index as u32, surface));
+        }
     }
     state.dirty = false;
-    state.composing = Some(AsyncComputeTaskPool::get().spawn(async move { compose(&layers) }));
+    state.composing = Some(Composing {
+        task: AsyncComputeTaskPool::get().spawn(async move { compose(&layers) }),
+        gpu_layers,
+    });
 }
 
+/// Adds the arrays as new images. Always new ones: Bevy re-uploads a changed image of the same
+/// shape into its old texture with a single mip-0 copy, which misplaces the layers and mips of
+/// an array with mips.
 fn publish(
     images: &mut Assets<Image>,
     arrays: LayerArrays,
-    albedo: Handle<Image>,
-    normal: Handle<Image>,
     anisotropy: u16,
 ) -> (Handle<Image>, Handle<Image>) {
     let make = |data: Vec<u8>, format| {
@@ -377,19 +433,7 @@ fn publish(
     };
     let albedo_image = make(arrays.albedo.clone(), TextureFormat::Rgba8UnormSrgb);
     let normal_image = make(arrays.normal_roughness, TextureFormat::Rgba8Unorm);
-    let albedo = if albedo == Handle::default() {
-        images.add(albedo_image)
-    } else {
-        let _ = images.insert(albedo.id(), albedo_image);
-        albedo
-    };
-    let normal = if normal == Handle::default() {
-        images.add(normal_image)
-    } else {
-        let _ = images.insert(normal.id(), normal_image);
-        normal
-    };
-    (albedo, normal)
+    (images.add(albedo_image), images.add(normal_image))
 }
 
 /// Publishes whether texture work is still under way, for loading screens and screenshots.

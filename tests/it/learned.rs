@@ -88,3 +88,41 @@ fn gpu_inference_matches_the_cpu() {
     let (max, mean) = difference(&on_gpu, &on_cpu);
     assert!(max <= 3 && mean < 0.25, "max {max}, mean {mean}");
 }
+
+/// On a GPU the worker keeps a learned texture's maps in GPU memory, packed for the copy into
+/// the layer arrays: they hold the same texels as the CPU's packing of the same texture, every
+/// mip level. Runs on lavapipe without a GPU, like the test above.
+#[cfg(feature = "wgpu")]
+#[test]
+fn surface_maps_stay_on_the_gpu_and_match_the_cpu() {
+    use aigc_world::ai::backend::{GrownSurface, grow_surface, grow_surface_texels};
+    use aigc_world::ai::surface::{SurfaceParams, unpack_level};
+    let weights = shipped("rock");
+    let params = SurfaceParams {
+        bump: 0.8,
+        roughness: (0.6, 0.9),
+    };
+    let gpu = ComputeDevice::default_gpu().expect("built with the wgpu feature");
+    let grown = grow_surface(&gpu, &weights, 32, 3, None, params, 4, &|| false).unwrap();
+    let GrownSurface::Gpu(surface) = grown else {
+        panic!("the GPU answered with pixels read back to the CPU");
+    };
+    let (albedo, normal) = surface.read_back().unwrap();
+    let (layout, cpu_albedo, cpu_normal) = grow_surface_texels(&weights, 32, 3, None, params, 4);
+    assert_eq!(surface.layout, layout);
+    for level in 0..layout.mips.len() {
+        for (name, gpu, cpu) in [
+            ("albedo", &albedo, &cpu_albedo),
+            ("normal", &normal, &cpu_normal),
+        ] {
+            let (max, mean) = difference(
+                &unpack_level(gpu, &layout, level),
+                &unpack_level(cpu, &layout, level),
+            );
+            assert!(
+                max <= 3 && mean < 0.3,
+                "{name} mip {level}: max {max}, mean {mean}"
+            );
+        }
+    }
+}
