@@ -3,6 +3,8 @@
 mod common;
 mod dialogue;
 mod dialogue_app;
+#[cfg(feature = "wgpu")]
+mod gpu_layers;
 mod learned;
 mod npc;
 #[cfg(feature = "egui")]
