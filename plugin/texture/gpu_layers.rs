@@ -15,7 +15,9 @@ use bevy::prelude::*;
 use crate::ai::backend::GpuSurface;
 
 /// The layer arrays last published and the layers of them whose maps are in GPU memory.
+/// Without the `wgpu` feature no layer is grown on the GPU and nothing reads this.
 #[derive(Resource, Clone, Default)]
+#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
 #[cfg_attr(
     feature = "wgpu",
     derive(bevy::render::extract_resource::ExtractResource)
