@@ -2,16 +2,19 @@
 //!
 //! `cargo bench --bench textures` (CPU). On a machine with a GPU,
 //! `AIGC_BENCH_BACKEND=gpu cargo bench --bench textures` grows the NCA with burn's wgpu backend
-//! (a warm-up grow runs before timing, so kernel compilation is not counted). The
+//! (a warm-up grow runs before timing, so kernel compilation is not counted), and also times
+//! `grow_surface`, the GPU-resident path the game uses (no read-back). The
 //! `nca_256_layout` group compares the CPU inference path with the model's step-by-step
 //! definition and with other band sizes.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use aigc_world::ai::backend::{ComputeDevice, grow_texture};
+use aigc_world::ai::backend::{ComputeDevice, grow_surface, grow_texture};
 use aigc_world::ai::nca::model::{initial_state, update_mask};
 use aigc_world::ai::nca::{GrowPlan, Nca, NcaWeights, grow};
+use aigc_world::ai::surface::SurfaceParams;
+use aigc_world::texture::layers::mip_count;
 use aigc_world::texture::{generate_material, material_seed, parse_texture_set};
 use burn::tensor::{Tensor, TensorData};
 use criterion::{Criterion, criterion_main};
@@ -47,6 +50,29 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("nca_{name}_{}", device.name()), |b| {
             b.iter(|| black_box(grow_texture(&device, &weights, 256, 1, None, &|| false)))
         });
+        if gpu {
+            // What the game does on a GPU: grow, derive normal, roughness and mips there, and
+            // wait for the GPU; nothing is read back.
+            let recipe = &set.materials[name];
+            let surface = SurfaceParams {
+                bump: recipe.bump,
+                roughness: recipe.roughness,
+            };
+            group.bench_function(format!("nca_{name}_gpu_resident"), |b| {
+                b.iter(|| {
+                    black_box(grow_surface(
+                        &device,
+                        &weights,
+                        256,
+                        1,
+                        None,
+                        surface,
+                        mip_count(256),
+                        &|| false,
+                    ))
+                })
+            });
+        }
     }
     group.finish();
     bench_grow_layouts(c);
