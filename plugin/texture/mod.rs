@@ -48,6 +48,10 @@ pub fn material_seed(set_seed: u64, material: &str) -> u64 {
 /// Texture arrays for the terrain material, one layer per biome id (biome `i` of the world's
 /// table samples layer `i`). Empty until textures are ready; the material falls back to the
 /// biomes' plain colours meanwhile.
+///
+/// Every change publishes new images (new handles), so follow [`version`](Self::version).
+/// Learned layers grown on a GPU are copied into the GPU textures there; the images' CPU-side
+/// data holds those layers' procedural texture.
 #[derive(Resource, Clone, Debug, Default)]
 pub struct BiomeTextures {
     /// `D2Array` image with [`MAX_BIOMES`](crate::config::MAX_BIOMES) layers: sRGB albedo,
