@@ -91,13 +91,7 @@ pub fn grow_texture(
     steps: Option<u32>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<u8>, GrowError> {
-    let plan = |band_cells| GrowPlan {
-        size: size as usize,
-        steps: steps.unwrap_or(weights.steps),
-        fire_rate: weights.fire_rate,
-        seed,
-        band_cells,
-    };
+    let plan = |band_cells| grow_plan(weights, size, seed, steps, band_cells);
     match device {
         ComputeDevice::Cpu => grow_on::<Cpu>(
             &Default::default(),
@@ -109,6 +103,23 @@ pub fn grow_texture(
         ComputeDevice::Gpu(d) => {
             grow_on::<Gpu>(d, weights, plan(GrowPlan::GPU_BAND_CELLS), cancelled)
         }
+    }
+}
+
+/// The plan for growing `weights` at `size` from `seed` (`steps` overrides the model's count).
+fn grow_plan(
+    weights: &NcaWeights,
+    size: u32,
+    seed: u64,
+    steps: Option<u32>,
+    band_cells: usize,
+) -> GrowPlan {
+    GrowPlan {
+        size: size as usize,
+        steps: steps.unwrap_or(weights.steps),
+        fire_rate: weights.fire_rate,
+        seed,
+        band_cells,
     }
 }
 
@@ -172,13 +183,7 @@ pub fn grow_surface(
         ComputeDevice::Gpu(d) => {
             use burn::tensor::backend::Backend as _;
             let nca = Nca::<Gpu>::from_weights(weights, d);
-            let plan = GrowPlan {
-                size: size as usize,
-                steps: steps.unwrap_or(weights.steps),
-                fire_rate: weights.fire_rate,
-                seed,
-                band_cells: GrowPlan::GPU_BAND_CELLS,
-            };
+            let plan = grow_plan(weights, size, seed, steps, GrowPlan::GPU_BAND_CELLS);
             let state =
                 super::nca::grow(&nca, plan, cancelled, d).map_err(|_| GrowError::Cancelled)?;
             let packed = pack_surface(model::rgb(state), surface, mips);
@@ -202,13 +207,7 @@ pub fn grow_surface_texels(
 ) -> (PackedLayout, Vec<u32>, Vec<u32>) {
     let device = Default::default();
     let nca = Nca::<Cpu>::from_weights(weights, &device);
-    let plan = GrowPlan {
-        size: size as usize,
-        steps: steps.unwrap_or(weights.steps),
-        fire_rate: weights.fire_rate,
-        seed,
-        band_cells: GrowPlan::CPU_BAND_CELLS,
-    };
+    let plan = grow_plan(weights, size, seed, steps, GrowPlan::CPU_BAND_CELLS);
     let state = super::nca::grow(&nca, plan, &|| false, &device).expect("never cancelled");
     let packed = pack_surface(model::rgb(state), surface, mips);
     let texels = |t: Tensor<Cpu, 1, burn::tensor::Int>| -> Vec<u32> {
