@@ -12,6 +12,7 @@
 //! on the frame thread.
 
 pub mod backend;
+pub mod llm;
 pub mod nca;
 pub mod surface;
 pub mod worker;
