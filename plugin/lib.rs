@@ -38,6 +38,7 @@ pub mod background;
 pub mod clock;
 pub mod config;
 pub mod dialogue;
+pub mod kinds;
 pub mod npc;
 #[cfg(feature = "render")]
 pub mod render;

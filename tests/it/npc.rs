@@ -155,12 +155,14 @@ fn changing_the_rules_places_people_again() {
     empty.placement.settlements.chance = 0.0;
     app.world_mut()
         .resource_mut::<ActiveNpcConfig>()
-        .replace(empty);
+        .replace(empty, "test")
+        .unwrap();
     settle(&mut app);
     assert!(npcs(&mut app).is_empty());
     app.world_mut()
         .resource_mut::<ActiveNpcConfig>()
-        .replace(NpcConfig::builtin());
+        .replace(NpcConfig::builtin(), "test")
+        .unwrap();
     settle(&mut app);
     assert_eq!(
         npcs(&mut app).keys().collect::<Vec<_>>(),
