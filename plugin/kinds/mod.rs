@@ -6,6 +6,7 @@
 //! | [`FileKind`] | a kind: its value type, extensions, human name and parser (bytes to value or a positioned [`ConfigError`]) |
 //! | [`registry`], [`kind_for_path`] | every kind of the crate, usable without a Bevy app (validators, fuzzers) |
 //! | [`FileKindPlugin`] | for one kind: the asset and loader, the followed file ([`FollowedFile`]), hot reload, keep-last-good, one warning per rejected edit, [`FileStatus`], [`Active`], [`ActiveChanged`] |
+//! | [`FileSlot`] | one of many followed files of a kind (a model per material): loading, hot reload, keep-last-good, polled by the feature that follows them |
 //!
 //! A kind is a unit type and an `impl FileKind`; adding it to [`registry`] makes the validator
 //! and the generic tests cover it. Its own behaviour on a new value is a small system reading
@@ -18,6 +19,7 @@
 
 mod plugin;
 mod registry;
+mod slot;
 
 use std::fmt::Debug;
 
@@ -28,6 +30,7 @@ pub use plugin::{
     FileLoadError, FileStatus, FollowedFile, add_file_asset,
 };
 pub use registry::{KindInfo, kind_for_path, registry};
+pub use slot::{FileSlot, SlotChange};
 
 use crate::config::{ConfigError, ConfigErrorKind, locate};
 

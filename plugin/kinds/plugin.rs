@@ -34,6 +34,11 @@ impl<K: FileKind> FileAsset<K> {
             serial: LOADS.fetch_add(1, Ordering::Relaxed),
         }
     }
+
+    /// Which load this is: unique in the process, so a new load of the same file differs.
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
 }
 
 /// Reads files of kind `K` (by [`FileKind::EXTENSIONS`]) into [`FileAsset<K>`]s.

@@ -268,7 +268,7 @@ fn current(state: &TextureState, material: &str) -> Option<LayerSource> {
         .and_then(|r| r.model.as_ref())
         .and_then(|path| state.models.get(path))
         .and_then(|slot| {
-            slot.weights_newest_first()
+            slot.values_newest_first()
                 .find_map(|w| state.learned.get(&state.learned_key(material, w)))
         });
     let procedural = state

@@ -10,16 +10,15 @@ use aigc_world::ai::nca::NcaWeights;
 use aigc_world::config::{DEFAULT_WORLD_RON, WorldKind};
 use aigc_world::dialogue::{DEFAULT_GRAMMAR_RON, GrammarKind};
 use aigc_world::kinds::{
-    Active, ActiveChanged, FileKind, FileKindPlugin, FileKindSystems, FileStatus, kind_for_path,
-    registry,
+    Active, ActiveChanged, FileAsset, FileKind, FileKindPlugin, FileKindSystems, FileSlot,
+    FileStatus, SlotChange, kind_for_path, registry,
 };
 use aigc_world::npc::{DEFAULT_NPC_RON, NpcRulesKind};
 use aigc_world::texture::{DEFAULT_TEXTURES_RON, NcaModelKind, TextureSetKind};
-use bevy::asset::io::memory::{Dir, MemoryAssetReader};
-use bevy::asset::io::{AssetSourceBuilder, AssetSourceId};
+use bevy::asset::io::memory::Dir;
 use bevy::prelude::*;
 
-use crate::common::run_until;
+use crate::common::{memory_app, run_until};
 
 /// What a kind brings to the test.
 struct Samples {
@@ -136,29 +135,13 @@ fn record<K: FileKind>(
 }
 
 /// An app with only [`FileKindPlugin<K>`] following `path` in `dir`, recording announcements.
-fn kind_app<K: FileKind>(dir: &Dir, path: &str, builtin: K::Value) -> App {
-    let mut app = App::new();
-    let reader_dir = dir.clone();
-    app.register_asset_source(
-        AssetSourceId::Default,
-        AssetSourceBuilder::new(move || {
-            Box::new(MemoryAssetReader {
-                root: reader_dir.clone(),
-            })
-        }),
-    )
-    .add_plugins((
-        MinimalPlugins,
-        AssetPlugin {
-            watch_for_changes_override: Some(false),
-            ..default()
-        },
-        FileKindPlugin::<K>::new(Some(path.to_owned()), builtin),
-    ))
-    .insert_resource(Announced::<K>(Vec::new(), PhantomData))
-    .add_systems(Update, record::<K>.after(FileKindSystems));
-    app.finish();
-    app.cleanup();
+fn kind_app<K: FileKind>(dir: &Dir, path: Option<&str>, builtin: K::Value) -> App {
+    let mut app = memory_app(
+        dir,
+        FileKindPlugin::<K>::new(path.map(str::to_owned), builtin),
+    );
+    app.insert_resource(Announced::<K>(Vec::new(), PhantomData))
+        .add_systems(Update, record::<K>.after(FileKindSystems));
     app
 }
 
@@ -172,7 +155,7 @@ fn hot_reload_cycle<K: FileKind>() {
 
     let dir = Dir::default();
     dir.insert_asset(Path::new(&path), samples.good.clone());
-    let mut app = kind_app::<K>(&dir, &path, fixed.clone());
+    let mut app = kind_app::<K>(&dir, Some(&path), fixed.clone());
     let active = |app: &App| app.world().resource::<Active<K>>().clone();
     let status = |app: &App| app.world().resource::<FileStatus<K>>().clone();
     let announced = |app: &App| app.world().resource::<Announced<K>>().0.clone();
@@ -213,21 +196,104 @@ fn hot_reload_cycle<K: FileKind>() {
     assert_eq!(announced(&app), [2, 3], "{}", K::NAME);
 }
 
-/// The cycle of every kind, by name.
-fn cycles() -> Vec<(&'static str, fn())> {
+/// One file of kind `K` followed as one of many, and what its polls saw.
+#[derive(Resource)]
+struct Followed<K: FileKind>(FileSlot<K>, Vec<SlotChange>);
+
+fn poll_slot<K: FileKind>(mut followed: ResMut<Followed<K>>, assets: Res<Assets<FileAsset<K>>>) {
+    let Followed(slot, seen) = &mut *followed;
+    seen.extend(slot.poll(&assets));
+}
+
+/// The same cycle through a [`FileSlot`]: how features that follow many files of a kind see it.
+fn slot_cycle<K: FileKind>() {
+    let samples = samples(K::NAME);
+    let path = format!("kinds/many.{}", K::EXTENSIONS[0]);
+    let parse = |bytes: &[u8]| K::parse(bytes, &path).unwrap();
+    let dir = Dir::default();
+    dir.insert_asset(Path::new(&path), samples.good.clone());
+    let mut app = kind_app::<K>(&dir, None, parse(&samples.fixed));
+    let slot = FileSlot::<K>::load(app.world().resource::<AssetServer>(), &path);
+    app.insert_resource(Followed(slot, Vec::new()))
+        .add_systems(Update, poll_slot::<K>);
+    let seen = |app: &App| app.world().resource::<Followed<K>>().1.clone();
+    let value = |app: &App| {
+        let slot = &app.world().resource::<Followed<K>>().0;
+        slot.values_newest_first().cloned().collect::<Vec<_>>()
+    };
+    let reload = |app: &mut App, bytes: &[u8]| {
+        dir.insert_asset(Path::new(&path), bytes.to_vec());
+        app.world().resource::<AssetServer>().reload(path.clone());
+    };
+
+    run_until(&mut app, 600, |app| !seen(app).is_empty());
+    assert_eq!(seen(&app), [SlotChange::Usable], "{}", K::NAME);
+    assert_eq!(*value(&app)[0], parse(&samples.good));
+
+    reload(&mut app, &samples.bad);
+    run_until(&mut app, 600, |app| seen(app).len() == 2);
+    for _ in 0..10 {
+        app.update();
+    }
+    let changes = seen(&app);
+    let (line, column) = samples.at;
+    let at = format!("{path}:{line}:{column}: ");
+    assert!(
+        matches!(&changes[1..], [SlotChange::Rejected(r)] if r.starts_with(&at)),
+        "{}: {changes:?}",
+        K::NAME
+    );
+    assert_eq!(*value(&app)[0], parse(&samples.good));
+
+    reload(&mut app, &samples.fixed);
+    run_until(&mut app, 600, |app| seen(app).len() == 3);
+    assert_eq!(seen(&app)[2], SlotChange::Changed);
+    let values = value(&app);
+    assert_eq!(
+        (&*values[0], &*values[1]),
+        (&parse(&samples.fixed), &parse(&samples.good))
+    );
+}
+
+/// The cycles of every kind, by name.
+fn cycles() -> Vec<(&'static str, fn(), fn())> {
     vec![
-        (WorldKind::NAME, hot_reload_cycle::<WorldKind>),
-        (NpcRulesKind::NAME, hot_reload_cycle::<NpcRulesKind>),
-        (GrammarKind::NAME, hot_reload_cycle::<GrammarKind>),
-        (TextureSetKind::NAME, hot_reload_cycle::<TextureSetKind>),
-        (NcaModelKind::NAME, hot_reload_cycle::<NcaModelKind>),
-        (AiSettingsKind::NAME, hot_reload_cycle::<AiSettingsKind>),
+        (
+            WorldKind::NAME,
+            hot_reload_cycle::<WorldKind>,
+            slot_cycle::<WorldKind>,
+        ),
+        (
+            NpcRulesKind::NAME,
+            hot_reload_cycle::<NpcRulesKind>,
+            slot_cycle::<NpcRulesKind>,
+        ),
+        (
+            GrammarKind::NAME,
+            hot_reload_cycle::<GrammarKind>,
+            slot_cycle::<GrammarKind>,
+        ),
+        (
+            TextureSetKind::NAME,
+            hot_reload_cycle::<TextureSetKind>,
+            slot_cycle::<TextureSetKind>,
+        ),
+        (
+            NcaModelKind::NAME,
+            hot_reload_cycle::<NcaModelKind>,
+            slot_cycle::<NcaModelKind>,
+        ),
+        (
+            AiSettingsKind::NAME,
+            hot_reload_cycle::<AiSettingsKind>,
+            slot_cycle::<AiSettingsKind>,
+        ),
     ]
 }
 
 #[test]
 fn every_registered_kind_hot_reloads_and_keeps_the_last_good_value() {
-    let mut tested: Vec<_> = cycles().iter().map(|(name, _)| *name).collect();
+    let mut tested: Vec<_> = cycles().iter().map(|(name, ..)| *name).collect();
     let mut registered: Vec<_> = registry().iter().map(|k| k.name).collect();
     tested.sort();
     registered.sort();
@@ -235,7 +301,14 @@ fn every_registered_kind_hot_reloads_and_keeps_the_last_good_value() {
         tested, registered,
         "every registered kind needs a cycle here"
     );
-    for (_, cycle) in cycles() {
+    for (_, cycle, _) in cycles() {
+        cycle();
+    }
+}
+
+#[test]
+fn every_registered_kind_followed_as_one_of_many_keeps_the_last_good_value() {
+    for (_, _, cycle) in cycles() {
         cycle();
     }
 }
@@ -269,7 +342,8 @@ fn the_registry_validates_every_kind_without_an_app() {
 #[test]
 fn a_missing_file_is_reported_once_and_the_built_in_value_stays() {
     let builtin = AiSettingsKind::parse(b"(backend: Cpu)", "built-in").unwrap();
-    let mut app = kind_app::<AiSettingsKind>(&Dir::default(), "ai/none.ai.ron", builtin.clone());
+    let mut app =
+        kind_app::<AiSettingsKind>(&Dir::default(), Some("ai/none.ai.ron"), builtin.clone());
     run_until(&mut app, 600, |app| {
         !app.world().resource::<FileStatus<AiSettingsKind>>().pending
     });
