@@ -14,6 +14,10 @@
 //! | [`TexturePlugin`](texture::TexturePlugin) | procedural and learned biome textures in [`BiomeTextures`](texture::BiomeTextures) |
 //! | `TerrainMaterialPlugin` (feature `render`) | the terrain's biome-blending material and its embedded WGSL shader |
 //!
+//! Every file a modder edits (world, NPC rules, grammar, texture set, texture models, AI
+//! settings) is a [file kind](kinds): loaded, hot-reloaded and checked by one generic
+//! [`FileKindPlugin`](kinds::FileKindPlugin), and listed in [`kinds::registry`] for tools.
+//!
 //! Not in the group, for windowed apps with bevy_egui's `EguiPlugin` (feature `egui`):
 //! `WorldUiPlugin` (world, stats and minimap panels, a progress bar) and `DialogueUiPlugin`
 //! (talking to NPCs).
@@ -38,6 +42,7 @@ pub mod background;
 pub mod clock;
 pub mod config;
 pub mod dialogue;
+pub mod kinds;
 pub mod npc;
 #[cfg(feature = "render")]
 pub mod render;

@@ -20,8 +20,6 @@ pub mod worker;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use bevy::asset::io::Reader;
-use bevy::asset::{AssetLoader, LoadContext};
 use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnostic};
 use bevy::ecs::error::Severity;
 use bevy::prelude::*;
@@ -30,6 +28,7 @@ use thiserror::Error;
 
 use crate::AigcWorldSystems;
 use crate::config::{ConfigError, parse_ron};
+use crate::kinds::{self, Active, ActiveChanged, FileKind, FileKindPlugin, FileKindSystems};
 pub use backend::ComputeDevice;
 pub use worker::{AiError, AiJob, AiOutput, AiPriority, AiResult, AiTicket, ModelRunner};
 use worker::{CancelToken, ModelWorker};
@@ -71,50 +70,22 @@ pub struct AiConfig {
     pub backend: AiBackendChoice,
 }
 
-/// A loaded `*.ai.ron` file, or why it could not be used (loading never fails on content).
-#[derive(Asset, TypePath, Debug)]
-pub struct AiConfigAsset {
-    /// The settings or the error.
-    pub result: Result<AiConfig, ConfigError>,
-}
+/// AI settings files, `*.ai.ron` ([`AiConfig`]).
+#[derive(Clone, Copy, Debug, Default, TypePath)]
+pub struct AiSettingsKind;
 
-/// Reads `*.ai.ron` files.
-#[derive(Default, TypePath)]
-pub struct AiConfigLoader;
+impl FileKind for AiSettingsKind {
+    type Value = AiConfig;
+    const NAME: &'static str = "AI settings";
+    const EXTENSIONS: &'static [&'static str] = &["ai.ron"];
 
-/// A settings file could not be read at all.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum AiLoadError {
-    /// Reading the bytes failed.
-    #[error("could not read AI settings: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl AssetLoader for AiConfigLoader {
-    type Asset = AiConfigAsset;
-    type Settings = ();
-    type Error = AiLoadError;
-
-    async fn load(
-        &self,
-        reader: &mut dyn Reader,
-        _settings: &(),
-        load_context: &mut LoadContext<'_>,
-    ) -> Result<AiConfigAsset, AiLoadError> {
-        let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes).await?;
-        let file = load_context.path().to_string();
-        let src = String::from_utf8_lossy(&bytes);
-        Ok(AiConfigAsset {
-            result: parse_ron(&src, &file),
-        })
-    }
-
-    fn extensions(&self) -> &[&str] {
-        &["ai.ron"]
+    fn parse(bytes: &[u8], file: &str) -> Result<AiConfig, ConfigError> {
+        parse_ron(kinds::text(bytes, file)?, file)
     }
 }
+
+/// A loaded `*.ai.ron` file, or why it could not be used.
+pub type AiConfigAsset = kinds::FileAsset<AiSettingsKind>;
 
 /// A finished model request, for whoever submitted it (match [`AiResult::id`] with
 /// [`AiTicket::id`]).
@@ -279,9 +250,6 @@ impl AiDiagnostics {
     pub const BACKEND_GPU: DiagnosticPath = DiagnosticPath::const_new("aigc_world/ai_backend_gpu");
 }
 
-#[derive(Resource)]
-struct AiConfigFile(Option<Handle<AiConfigAsset>>);
-
 impl Plugin for AiRuntimePlugin {
     fn build(&self, app: &mut App) {
         crate::configure_sets(app);
@@ -295,30 +263,24 @@ impl Plugin for AiRuntimePlugin {
             choice: AiBackendChoice::Auto,
             last_inference_ms: None,
         })
-        .init_asset::<AiConfigAsset>()
-        .register_asset_loader(AiConfigLoader)
+        .add_plugins(FileKindPlugin::<AiSettingsKind>::new(
+            self.config_path.clone(),
+            AiConfig::default(),
+        ))
         .add_message::<AiResponse>()
-        .insert_resource(AiConfigFile(None))
         .register_diagnostic(Diagnostic::new(AiDiagnostics::REQUESTS_WAITING))
         .register_diagnostic(Diagnostic::new(AiDiagnostics::INFERENCE_MS).with_suffix(" ms"))
         .register_diagnostic(Diagnostic::new(AiDiagnostics::BACKEND_GPU))
         .add_systems(
             Update,
             (
-                apply_ai_config.in_set(AigcWorldSystems::Config),
+                apply_ai_config
+                    .after(FileKindSystems)
+                    .in_set(AigcWorldSystems::Config),
                 collect_results.in_set(AigcWorldSystems::Poll),
                 publish_diagnostics.in_set(AigcWorldSystems::Diagnostics),
             ),
         );
-        if let Some(path) = &self.config_path {
-            let path = path.clone();
-            app.add_systems(
-                Startup,
-                move |server: Res<AssetServer>, mut file: ResMut<AiConfigFile>| {
-                    file.0 = Some(server.load(path.clone()));
-                },
-            );
-        }
     }
 
     fn finish(&self, app: &mut App) {
@@ -370,41 +332,24 @@ fn find_gpu(_app: &mut App) -> Option<RenderGpu> {
     None
 }
 
+/// Applies a new backend choice from the AI settings file.
 fn apply_ai_config(
-    mut events: MessageReader<AssetEvent<AiConfigAsset>>,
-    assets: Res<Assets<AiConfigAsset>>,
-    file: Res<AiConfigFile>,
+    mut changed: MessageReader<ActiveChanged<AiSettingsKind>>,
+    active: Res<Active<AiSettingsKind>>,
     mut runtime: ResMut<AiRuntime>,
 ) -> Result {
-    let Some(handle) = &file.0 else {
+    if changed.read().last().is_none() {
         return Ok(());
-    };
-    let touched = events.read().any(|e| {
-        matches!(e, AssetEvent::LoadedWithDependencies { id } | AssetEvent::Modified { id }
-            if *id == handle.id())
-    });
-    let Some(asset) = assets.get(handle.id()).filter(|_| touched) else {
-        return Ok(());
-    };
-    match &asset.result {
-        Ok(config) => {
-            if let Some(warning) = runtime.choose(config.backend) {
-                return Err(
-                    BevyError::from(AiRuntimeWarning(warning)).with_severity(Severity::Warning)
-                );
-            }
-            info!(
-                "aigc_world: AI backend {:?}: models run on the {}",
-                config.backend,
-                runtime.backend_name()
-            );
-            Ok(())
-        }
-        Err(e) => Err(
-            BevyError::from(AiRuntimeWarning(format!("{e} (keeping the AI backend)")))
-                .with_severity(Severity::Warning),
-        ),
     }
+    let backend = active.config().backend;
+    if let Some(warning) = runtime.choose(backend) {
+        return Err(BevyError::from(AiRuntimeWarning(warning)).with_severity(Severity::Warning));
+    }
+    info!(
+        "aigc_world: AI backend {backend:?}: models run on the {}",
+        runtime.backend_name()
+    );
+    Ok(())
 }
 
 #[derive(Debug, Error)]

@@ -24,11 +24,7 @@ pub mod ui;
 
 use std::sync::Arc;
 
-use bevy::asset::io::Reader;
-use bevy::asset::{AssetLoader, LoadContext};
-use bevy::ecs::error::Severity;
 use bevy::prelude::*;
-use thiserror::Error;
 
 pub use grammar::{DEFAULT_GRAMMAR_RON, Grammar};
 pub use intent::Intent;
@@ -40,7 +36,9 @@ pub use source::{
 
 use crate::AigcWorldSystems;
 use crate::config::ConfigError;
-use crate::npc::{ReadError, read_text};
+use crate::kinds::{
+    self, Active, FileAsset, FileKind, FileKindPlugin, FileKindSystems, FileStatus, FollowedFile,
+};
 
 /// Answers what players say to NPCs; see the [module docs](self).
 #[derive(Clone, Debug)]
@@ -59,44 +57,41 @@ impl Default for DialoguePlugin {
 
 impl Plugin for DialoguePlugin {
     fn build(&self, app: &mut App) {
-        crate::configure_sets(app);
-        let shared = SharedGrammar::new(Grammar::builtin());
+        let builtin = Grammar::builtin();
+        let shared = SharedGrammar::new(builtin.clone());
         if !app.world().contains_resource::<DialogueBackend>() {
             app.insert_resource(DialogueBackend(Arc::new(GrammarSource::new(
                 shared.clone(),
             ))));
         }
         let settings = DialogueSettings::default();
-        app.init_asset::<GrammarAsset>()
-            .register_asset_loader(GrammarAssetLoader)
-            .register_type::<DialogueSettings>()
-            .add_message::<SayToNpc>()
-            .add_message::<DialogueReply>()
-            .insert_resource(MemoryCache::new(settings.cached_npcs))
-            .insert_resource(settings)
-            .insert_resource(ActiveGrammar { shared, version: 1 })
-            .insert_resource(GrammarFile {
-                path: self.path.clone(),
-                handle: None,
-            })
-            .init_resource::<GrammarStatus>()
-            .init_resource::<runtime::PendingReplies>()
-            .add_systems(
-                Update,
+        app.add_plugins(FileKindPlugin::<GrammarKind>::new(
+            self.path.clone(),
+            builtin,
+        ))
+        .register_type::<DialogueSettings>()
+        .add_message::<SayToNpc>()
+        .add_message::<DialogueReply>()
+        .insert_resource(MemoryCache::new(settings.cached_npcs))
+        .insert_resource(settings)
+        .insert_resource(ActiveGrammarShared(shared))
+        .init_resource::<runtime::PendingReplies>()
+        .add_systems(
+            Update,
+            (
+                share_active_grammar
+                    .after(FileKindSystems)
+                    .in_set(AigcWorldSystems::Config),
                 (
-                    (load_grammar_file, apply_grammar_asset)
-                        .chain()
-                        .in_set(AigcWorldSystems::Config),
-                    (
-                        sync_cache_capacity,
-                        memory::attach_memory,
-                        runtime::start_requests,
-                        runtime::pump_replies,
-                    )
-                        .chain()
-                        .in_set(AigcWorldSystems::Dialogue),
-                ),
-            );
+                    sync_cache_capacity,
+                    memory::attach_memory,
+                    runtime::start_requests,
+                    runtime::pump_replies,
+                )
+                    .chain()
+                    .in_set(AigcWorldSystems::Dialogue),
+            ),
+        );
     }
 }
 
@@ -127,33 +122,41 @@ impl Default for DialogueSettings {
 #[derive(Resource, Clone)]
 pub struct DialogueBackend(pub Arc<dyn DialogueSource>);
 
-/// The grammar in use (also the fallback); [`version`](Self::version) grows on every reload.
-#[derive(Resource, Clone, Debug)]
-pub struct ActiveGrammar {
-    shared: SharedGrammar,
-    version: u64,
+/// Grammar files, `*.grammar.ron`: what NPCs say ([`Grammar`]).
+#[derive(Clone, Copy, Debug, Default, TypePath)]
+pub struct GrammarKind;
+
+impl FileKind for GrammarKind {
+    type Value = Grammar;
+    const NAME: &'static str = "dialogue grammar";
+    const EXTENSIONS: &'static [&'static str] = &["grammar.ron"];
+
+    fn parse(bytes: &[u8], file: &str) -> Result<Grammar, ConfigError> {
+        Grammar::parse(kinds::text(bytes, file)?, file)
+    }
 }
 
-impl ActiveGrammar {
-    /// The grammar now.
-    pub fn get(&self) -> Arc<Grammar> {
-        self.shared.get()
-    }
+/// The grammar in use (also the fallback); [`get`](Active::get) it, or follow it from another
+/// thread through [`ActiveGrammarShared`].
+pub type ActiveGrammar = Active<GrammarKind>;
 
-    /// A handle that follows reloads, for [`GrammarSource::new`].
-    pub fn shared(&self) -> &SharedGrammar {
-        &self.shared
-    }
+/// The outcome of the latest grammar file load, for UIs and tests.
+pub type GrammarStatus = FileStatus<GrammarKind>;
 
-    /// Grows by one on every change.
-    pub fn version(&self) -> u64 {
-        self.version
-    }
+/// Which grammar file is followed (change `path` to load another).
+pub type GrammarFile = FollowedFile<GrammarKind>;
 
-    /// Replaces the grammar.
-    pub fn replace(&mut self, grammar: Grammar) {
-        self.shared.set(grammar);
-        self.version += 1;
+/// A loaded grammar file: the grammar, or why it cannot be used.
+pub type GrammarAsset = FileAsset<GrammarKind>;
+
+/// [`ActiveGrammar`] as a [`SharedGrammar`] that follows its changes, for sources on other
+/// threads ([`GrammarSource::new`]).
+#[derive(Resource, Clone, Debug, Deref)]
+pub struct ActiveGrammarShared(pub SharedGrammar);
+
+fn share_active_grammar(active: Res<ActiveGrammar>, shared: Res<ActiveGrammarShared>) {
+    if active.is_changed() && !active.is_added() {
+        shared.set_arc(active.get());
     }
 }
 
@@ -228,106 +231,5 @@ pub enum ReplyEvent {
 fn sync_cache_capacity(settings: Res<DialogueSettings>, mut cache: ResMut<MemoryCache>) {
     if settings.is_changed() {
         cache.set_capacity(settings.cached_npcs);
-    }
-}
-
-/// A loaded grammar file: the grammar, or why it cannot be used. Loading never fails on content.
-#[derive(Asset, TypePath, Debug)]
-pub struct GrammarAsset {
-    /// The grammar, or what is wrong with the file.
-    pub result: Result<Grammar, ConfigError>,
-}
-
-/// Reads `.grammar.ron` files into [`GrammarAsset`]s.
-#[derive(Default, TypePath)]
-pub struct GrammarAssetLoader;
-
-impl AssetLoader for GrammarAssetLoader {
-    type Asset = GrammarAsset;
-    type Settings = ();
-    type Error = ReadError;
-
-    async fn load(
-        &self,
-        reader: &mut dyn Reader,
-        _settings: &(),
-        load_context: &mut LoadContext<'_>,
-    ) -> Result<GrammarAsset, ReadError> {
-        let file = load_context.path().to_string();
-        let result = read_text(reader, &file)
-            .await?
-            .and_then(|src| Grammar::parse(&src, &file));
-        Ok(GrammarAsset { result })
-    }
-
-    fn extensions(&self) -> &[&str] {
-        &["grammar.ron"]
-    }
-}
-
-/// Which grammar file is followed.
-#[derive(Resource, Debug)]
-pub struct GrammarFile {
-    /// Asset path to load (changing it loads the new file).
-    pub path: Option<String>,
-    handle: Option<(String, Handle<GrammarAsset>)>,
-}
-
-fn load_grammar_file(server: Res<AssetServer>, mut file: ResMut<GrammarFile>) {
-    let Some(path) = file.path.clone() else {
-        file.handle = None;
-        return;
-    };
-    if file.handle.as_ref().is_some_and(|(p, _)| *p == path) {
-        return;
-    }
-    let handle = server.load::<GrammarAsset>(path.clone());
-    file.handle = Some((path, handle));
-}
-
-/// The outcome of the latest grammar file load, for UIs and tests.
-#[derive(Resource, Clone, Debug, Default)]
-pub struct GrammarStatus {
-    /// The last load's error, cleared by the next good load.
-    pub last_error: Option<ConfigError>,
-    /// Good loads so far.
-    pub loads: u64,
-}
-
-/// A grammar edit that was rejected.
-#[derive(Debug, Error)]
-#[error("{0} (keeping the last good grammar)")]
-struct KeptLastGoodGrammar(ConfigError);
-
-fn apply_grammar_asset(
-    mut events: MessageReader<AssetEvent<GrammarAsset>>,
-    assets: Res<Assets<GrammarAsset>>,
-    file: Res<GrammarFile>,
-    mut active: ResMut<ActiveGrammar>,
-    mut status: ResMut<GrammarStatus>,
-) -> Result {
-    let Some((path, handle)) = &file.handle else {
-        return Ok(());
-    };
-    let touched = events.read().any(|event| {
-        matches!(event,
-            AssetEvent::LoadedWithDependencies { id } | AssetEvent::Modified { id }
-                if *id == handle.id())
-    });
-    let Some(asset) = assets.get(handle.id()).filter(|_| touched) else {
-        return Ok(());
-    };
-    match &asset.result {
-        Ok(grammar) => {
-            status.last_error = None;
-            status.loads += 1;
-            active.replace(grammar.clone());
-            info!("aigc_world: dialogue grammar loaded from {path}");
-            Ok(())
-        }
-        Err(err) => {
-            status.last_error = Some(err.clone());
-            Err(BevyError::from(KeptLastGoodGrammar(err.clone())).with_severity(Severity::Warning))
-        }
     }
 }

@@ -125,7 +125,11 @@ impl SharedGrammar {
 
     /// Replaces the grammar for every holder.
     pub fn set(&self, grammar: Grammar) {
-        let new = Arc::new(grammar);
+        self.set_arc(Arc::new(grammar));
+    }
+
+    /// Replaces the grammar for every holder with a shared one.
+    pub fn set_arc(&self, new: Arc<Grammar>) {
         match self.0.write() {
             Ok(mut g) => *g = new,
             Err(poisoned) => *poisoned.into_inner() = new,

@@ -22,11 +22,7 @@ mod visuals;
 
 use std::sync::Arc;
 
-use bevy::asset::io::Reader;
-use bevy::asset::{AssetLoader, LoadContext};
-use bevy::ecs::error::Severity;
 use bevy::prelude::*;
-use thiserror::Error;
 
 pub use facts::{Compass, Surroundings, Turn, WorldFacts};
 pub use persona::{NpcId, Persona};
@@ -35,7 +31,8 @@ pub use rules::{DEFAULT_NPC_RON, NpcConfig};
 pub use spawn::NpcStats;
 
 use crate::AigcWorldSystems;
-use crate::config::{ConfigError, ConfigErrorKind, locate};
+use crate::config::ConfigError;
+use crate::kinds::{self, Active, FileAsset, FileKind, FileKindPlugin, FileStatus, FollowedFile};
 use crate::terrain::ChunkCoord;
 
 /// One NPC, ready to spawn: where it stands, who it is and what it sees.
@@ -100,30 +97,17 @@ impl Default for NpcPlugin {
 
 impl Plugin for NpcPlugin {
     fn build(&self, app: &mut App) {
-        crate::configure_sets(app);
-        app.init_asset::<NpcAsset>()
-            .register_asset_loader(NpcAssetLoader)
-            .insert_resource(ActiveNpcConfig {
-                config: Arc::new(NpcConfig::builtin()),
-                version: 1,
-            })
-            .insert_resource(NpcFile {
-                path: self.path.clone(),
-                handle: None,
-            })
-            .init_resource::<NpcStats>()
-            .init_resource::<NpcFileStatus>()
-            .add_systems(
-                Update,
-                (
-                    (load_npc_file, apply_npc_asset)
-                        .chain()
-                        .in_set(AigcWorldSystems::Config),
-                    (spawn::plan_npc_chunks, spawn::poll_npc_tasks)
-                        .chain()
-                        .in_set(AigcWorldSystems::Npcs),
-                ),
-            );
+        app.add_plugins(FileKindPlugin::<NpcRulesKind>::new(
+            self.path.clone(),
+            NpcConfig::builtin(),
+        ))
+        .init_resource::<NpcStats>()
+        .add_systems(
+            Update,
+            (spawn::plan_npc_chunks, spawn::poll_npc_tasks)
+                .chain()
+                .in_set(AigcWorldSystems::Npcs),
+        );
         #[cfg(feature = "render")]
         app.add_systems(
             Update,
@@ -134,160 +118,28 @@ impl Plugin for NpcPlugin {
     }
 }
 
-/// The NPC rules in use; [`version`](Self::version) grows on every change.
-#[derive(Resource, Clone, Debug)]
-pub struct ActiveNpcConfig {
-    config: Arc<NpcConfig>,
-    version: u64,
-}
+/// NPC files, `*.npc.ron`: placement rules, cultures and occupations ([`NpcConfig`]).
+#[derive(Clone, Copy, Debug, Default, TypePath)]
+pub struct NpcRulesKind;
 
-impl ActiveNpcConfig {
-    /// The rules.
-    pub fn config(&self) -> &Arc<NpcConfig> {
-        &self.config
-    }
+impl FileKind for NpcRulesKind {
+    type Value = NpcConfig;
+    const NAME: &'static str = "NPC rules";
+    const EXTENSIONS: &'static [&'static str] = &["npc.ron"];
 
-    /// Grows by one on every change.
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-
-    /// Replaces the rules (NPCs are placed again). Nothing changes if they are equal.
-    pub fn replace(&mut self, config: NpcConfig) {
-        if *self.config != config {
-            self.config = Arc::new(config);
-            self.version += 1;
-        }
+    fn parse(bytes: &[u8], file: &str) -> Result<NpcConfig, ConfigError> {
+        NpcConfig::parse(kinds::text(bytes, file)?, file)
     }
 }
 
-/// A loaded NPC file: the rules, or why they cannot be used. Loading never fails on bad content.
-#[derive(Asset, TypePath, Debug)]
-pub struct NpcAsset {
-    /// The rules, or what is wrong with the file.
-    pub result: Result<NpcConfig, ConfigError>,
-}
+/// The NPC rules in use; replacing them places people again.
+pub type ActiveNpcConfig = Active<NpcRulesKind>;
 
-/// Reads `.npc.ron` files into [`NpcAsset`]s.
-#[derive(Default, TypePath)]
-pub struct NpcAssetLoader;
+/// A loaded NPC file: the rules, or why they cannot be used.
+pub type NpcAsset = FileAsset<NpcRulesKind>;
 
-/// An NPC or grammar file could not be read at all.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum ReadError {
-    /// Reading the bytes failed.
-    #[error("could not read file: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Reads a whole asset as UTF-8 text; bad UTF-8 becomes a [`ConfigError`] at its position.
-pub(crate) async fn read_text(
-    reader: &mut dyn Reader,
-    file: &str,
-) -> Result<Result<String, ConfigError>, ReadError> {
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes).await?;
-    Ok(String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
-        ConfigError::at(
-            file,
-            locate::line_col(&prefix, valid),
-            ConfigErrorKind::Io(format!("not UTF-8 text: {}", e.utf8_error())),
-        )
-    }))
-}
-
-impl AssetLoader for NpcAssetLoader {
-    type Asset = NpcAsset;
-    type Settings = ();
-    type Error = ReadError;
-
-    async fn load(
-        &self,
-        reader: &mut dyn Reader,
-        _settings: &(),
-        load_context: &mut LoadContext<'_>,
-    ) -> Result<NpcAsset, ReadError> {
-        let file = load_context.path().to_string();
-        let result = read_text(reader, &file)
-            .await?
-            .and_then(|src| NpcConfig::parse(&src, &file));
-        Ok(NpcAsset { result })
-    }
-
-    fn extensions(&self) -> &[&str] {
-        &["npc.ron"]
-    }
-}
-
-/// Which NPC file is followed.
-#[derive(Resource, Debug)]
-pub struct NpcFile {
-    /// Asset path to load (changing it loads the new file).
-    pub path: Option<String>,
-    handle: Option<(String, Handle<NpcAsset>)>,
-}
-
-fn load_npc_file(server: Res<AssetServer>, mut file: ResMut<NpcFile>) {
-    let Some(path) = file.path.clone() else {
-        file.handle = None;
-        return;
-    };
-    if file.handle.as_ref().is_some_and(|(p, _)| *p == path) {
-        return;
-    }
-    let handle = server.load::<NpcAsset>(path.clone());
-    file.handle = Some((path, handle));
-}
+/// Which NPC file is followed (change `path` to load another).
+pub type NpcFile = FollowedFile<NpcRulesKind>;
 
 /// The outcome of the latest NPC file load, for UIs and tests.
-#[derive(Resource, Clone, Debug, Default)]
-pub struct NpcFileStatus {
-    /// The last load's error, cleared by the next good load.
-    pub last_error: Option<ConfigError>,
-    /// Good loads so far.
-    pub loads: u64,
-}
-
-/// An NPC file edit that was rejected.
-#[derive(Debug, Error)]
-#[error("{0} (keeping the last good NPC rules)")]
-struct KeptLastGoodNpcs(ConfigError);
-
-fn apply_npc_asset(
-    mut events: MessageReader<AssetEvent<NpcAsset>>,
-    assets: Res<Assets<NpcAsset>>,
-    file: Res<NpcFile>,
-    mut active: ResMut<ActiveNpcConfig>,
-    mut status: ResMut<NpcFileStatus>,
-) -> Result {
-    let Some((path, handle)) = &file.handle else {
-        return Ok(());
-    };
-    let touched = events.read().any(|event| {
-        matches!(event,
-            AssetEvent::LoadedWithDependencies { id } | AssetEvent::Modified { id }
-                if *id == handle.id())
-    });
-    let Some(asset) = assets.get(handle.id()).filter(|_| touched) else {
-        return Ok(());
-    };
-    match &asset.result {
-        Ok(config) => {
-            status.last_error = None;
-            status.loads += 1;
-            let before = active.version;
-            active.replace(config.clone());
-            if active.version != before {
-                info!("aigc_world: NPC rules loaded from {path}");
-            }
-            Ok(())
-        }
-        Err(err) => {
-            status.last_error = Some(err.clone());
-            Err(BevyError::from(KeptLastGoodNpcs(err.clone())).with_severity(Severity::Warning))
-        }
-    }
-}
+pub type NpcFileStatus = FileStatus<NpcRulesKind>;

@@ -63,7 +63,7 @@ impl Plugin for TerrainPlugin {
                 Update,
                 (
                     sync_sampler
-                        .after(crate::config::apply_world_asset)
+                        .after(crate::kinds::FileKindSystems)
                         .in_set(AigcWorldSystems::Config),
                     (streaming::plan_chunks, streaming::dispatch_tasks)
                         .chain()

@@ -24,15 +24,11 @@ pub mod procedural;
 pub mod recipe;
 mod systems;
 
-use std::sync::Arc;
-
-use bevy::asset::io::Reader;
-use bevy::asset::{AssetLoader, LoadContext};
 use bevy::prelude::*;
-use thiserror::Error;
 
-use crate::ai::nca::{NcaWeights, WeightsError};
+use crate::ai::nca::NcaWeights;
 use crate::config::{ConfigError, ConfigErrorKind};
+use crate::kinds::{self, FileAsset, FileKind, FileKindPlugin, FileKindSystems};
 pub use procedural::{MaterialTexture, generate_material, material_from_albedo, seam_ratio};
 pub use recipe::{MaterialRecipe, TextureSetConfig, parse_texture_set};
 
@@ -129,124 +125,81 @@ pub struct TextureStatus {
     pub busy: bool,
 }
 
-/// A loaded `*.textures.ron` file, or why it could not be used.
-#[derive(Asset, TypePath, Debug)]
-pub struct TextureSetAsset {
-    /// The texture set or what is wrong with the file.
-    pub result: Result<TextureSetConfig, ConfigError>,
-}
+/// Texture files, `*.textures.ron`: material recipes and the biome-to-material map
+/// ([`TextureSetConfig`]).
+#[derive(Clone, Copy, Debug, Default, TypePath)]
+pub struct TextureSetKind;
 
-/// Loaded `.nca` weights, or why they cannot be used (loading never fails on content, so the
-/// plugin reports the reason once, itself).
-#[derive(Asset, TypePath, Debug)]
-pub struct NcaModelAsset {
-    /// The weights or the reason.
-    pub result: Result<Arc<NcaWeights>, WeightsError>,
-}
+impl FileKind for TextureSetKind {
+    type Value = TextureSetConfig;
+    const NAME: &'static str = "texture set";
+    const EXTENSIONS: &'static [&'static str] = &["textures.ron"];
 
-/// Reading a texture or weights file failed at the I/O level.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum TextureLoadError {
-    /// Reading the bytes failed.
-    #[error("could not read the file: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Reads `*.textures.ron` files.
-#[derive(Default, TypePath)]
-pub struct TextureSetLoader;
-
-impl AssetLoader for TextureSetLoader {
-    type Asset = TextureSetAsset;
-    type Settings = ();
-    type Error = TextureLoadError;
-
-    async fn load(
-        &self,
-        reader: &mut dyn Reader,
-        _settings: &(),
-        load_context: &mut LoadContext<'_>,
-    ) -> Result<TextureSetAsset, TextureLoadError> {
-        let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes).await?;
-        let file = load_context.path().to_string();
-        let result = match std::str::from_utf8(&bytes) {
-            Ok(src) => parse_texture_set(src, &file),
-            Err(e) => Err(ConfigError::at(
-                &file,
-                (1, 1),
-                ConfigErrorKind::Io(format!("not UTF-8 text: {e}")),
-            )),
-        };
-        Ok(TextureSetAsset { result })
-    }
-
-    fn extensions(&self) -> &[&str] {
-        &["textures.ron"]
+    fn parse(bytes: &[u8], file: &str) -> Result<TextureSetConfig, ConfigError> {
+        parse_texture_set(kinds::text(bytes, file)?, file)
     }
 }
 
-/// Reads `.nca` weights files.
-#[derive(Default, TypePath)]
-pub struct NcaModelLoader;
+/// Learned-texture models, `*.nca` ([`NcaWeights`]). Binary: errors name the byte (line 1,
+/// column = byte offset + 1).
+#[derive(Clone, Copy, Debug, Default, TypePath)]
+pub struct NcaModelKind;
 
-impl AssetLoader for NcaModelLoader {
-    type Asset = NcaModelAsset;
-    type Settings = ();
-    type Error = TextureLoadError;
+impl FileKind for NcaModelKind {
+    type Value = NcaWeights;
+    const NAME: &'static str = "texture model";
+    const EXTENSIONS: &'static [&'static str] = &["nca"];
 
-    async fn load(
-        &self,
-        reader: &mut dyn Reader,
-        _settings: &(),
-        _load_context: &mut LoadContext<'_>,
-    ) -> Result<NcaModelAsset, TextureLoadError> {
-        let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes).await?;
-        Ok(NcaModelAsset {
-            result: NcaWeights::from_bytes(&bytes).map(Arc::new),
+    fn parse(bytes: &[u8], file: &str) -> Result<NcaWeights, ConfigError> {
+        NcaWeights::from_bytes_located(bytes).map_err(|(at, e)| {
+            kinds::at_byte(
+                file,
+                at,
+                ConfigErrorKind::Invalid(format!("{e} (at byte {at})")),
+            )
         })
     }
-
-    fn extensions(&self) -> &[&str] {
-        &["nca"]
-    }
 }
+
+/// A loaded `*.textures.ron` file, or why it could not be used.
+pub type TextureSetAsset = FileAsset<TextureSetKind>;
+
+/// Loaded `.nca` weights, or why they cannot be used.
+pub type NcaModelAsset = FileAsset<NcaModelKind>;
 
 impl Plugin for TexturePlugin {
     fn build(&self, app: &mut App) {
         crate::configure_sets(app);
         let default = parse_texture_set(DEFAULT_TEXTURES_RON, "<built-in default.textures.ron>")
             .expect("the built-in texture file must be valid (tested in texture::recipe::tests)");
-        app.init_asset::<TextureSetAsset>()
-            .init_asset::<NcaModelAsset>()
-            .register_asset_loader(TextureSetLoader)
-            .register_asset_loader(NcaModelLoader)
-            .add_message::<crate::ai::AiResponse>()
-            .init_resource::<BiomeTextures>()
-            .register_type::<TextureSampling>()
-            .init_resource::<TextureSampling>()
-            .init_resource::<TextureStatus>()
-            .init_resource::<gpu_layers::GpuLayerPatches>()
-            .insert_resource(systems::TextureState::new(
-                default,
-                self.path.clone(),
-                self.learned,
-            ))
-            .add_systems(
-                Update,
-                (
-                    systems::apply_texture_file.in_set(crate::AigcWorldSystems::Config),
-                    systems::plan_textures.in_set(crate::AigcWorldSystems::Plan),
-                    (models::poll_models, systems::poll_textures)
-                        .chain()
-                        .in_set(crate::AigcWorldSystems::Poll),
-                    (systems::apply_layers, systems::publish_busy)
-                        .chain()
-                        .in_set(crate::AigcWorldSystems::Apply),
-                ),
-            );
+        let default_set = default.clone();
+        kinds::add_file_asset::<NcaModelKind>(app);
+        app.add_plugins(FileKindPlugin::<TextureSetKind>::new(
+            self.path.clone(),
+            default,
+        ))
+        .add_message::<crate::ai::AiResponse>()
+        .init_resource::<BiomeTextures>()
+        .register_type::<TextureSampling>()
+        .init_resource::<TextureSampling>()
+        .init_resource::<TextureStatus>()
+        .init_resource::<gpu_layers::GpuLayerPatches>()
+        .insert_resource(systems::TextureState::new(default_set, self.learned))
+        .add_systems(
+            Update,
+            (
+                systems::follow_texture_set
+                    .after(FileKindSystems)
+                    .in_set(crate::AigcWorldSystems::Config),
+                systems::plan_textures.in_set(crate::AigcWorldSystems::Plan),
+                (models::poll_models, systems::poll_textures)
+                    .chain()
+                    .in_set(crate::AigcWorldSystems::Poll),
+                (systems::apply_layers, systems::publish_busy)
+                    .chain()
+                    .in_set(crate::AigcWorldSystems::Apply),
+            ),
+        );
         #[cfg(feature = "wgpu")]
         gpu_layers::plugin(app);
     }

@@ -6,7 +6,6 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use bevy::asset::RenderAssetUsages;
-use bevy::ecs::error::Severity;
 use bevy::image::{ImageAddressMode, ImageFilterMode, ImageSampler, ImageSamplerDescriptor};
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
@@ -19,13 +18,14 @@ use super::gpu_layers::GpuLayerPatches;
 use super::layers::{LayerArrays, compose};
 use super::models::ModelSlot;
 use super::{
-    BiomeTextures, MaterialTexture, TextureSampling, TextureSetAsset, TextureSetConfig,
+    BiomeTextures, MaterialTexture, TextureSampling, TextureSetConfig, TextureSetKind,
     TextureSource, TextureStatus, generate_material,
 };
 use crate::ai::AiRuntime;
 use crate::ai::backend::GpuSurface;
 use crate::ai::nca::NcaWeights;
 use crate::config::{ActiveWorld, MAX_BIOMES};
+use crate::kinds::{Active, FileStatus};
 
 /// A grown learned texture.
 #[derive(Clone)]
@@ -45,10 +45,10 @@ pub(super) struct Composing {
 /// Everything the texture systems keep between frames.
 #[derive(Resource)]
 pub(super) struct TextureState {
+    /// The active texture set (a copy of [`Active<TextureSetKind>`]'s).
     pub(super) set: Arc<TextureSetConfig>,
+    /// Grows when the set changes or the texture file settles.
     pub(super) set_version: u64,
-    pub(super) path: Option<String>,
-    pub(super) file: Option<Handle<TextureSetAsset>>,
     /// Whether the texture file has loaded or failed (models wait for it, so the built-in
     /// set's models are not loaded, and warned about, for nothing).
     pub(super) settled: bool,
@@ -67,13 +67,11 @@ pub(super) struct TextureState {
 }
 
 impl TextureState {
-    pub(super) fn new(set: TextureSetConfig, path: Option<String>, learned_enabled: bool) -> Self {
+    pub(super) fn new(set: TextureSetConfig, learned_enabled: bool) -> Self {
         Self {
             set: Arc::new(set),
             set_version: 1,
-            settled: path.is_none(),
-            path,
-            file: None,
+            settled: false,
             learned_enabled,
             planned: None,
             layers: Vec::new(),
@@ -129,53 +127,17 @@ pub(super) fn warn_once(status: &mut TextureStatus, message: String) {
     status.warnings.push(message);
 }
 
-/// Loads the texture file and applies valid versions of it.
-pub(super) fn apply_texture_file(
-    server: Res<AssetServer>,
+/// Follows the active texture set, and whether the texture file has settled (loaded or failed).
+pub(super) fn follow_texture_set(
+    active: Res<Active<TextureSetKind>>,
+    file: Res<FileStatus<TextureSetKind>>,
     mut state: ResMut<TextureState>,
-    mut events: MessageReader<AssetEvent<TextureSetAsset>>,
-    assets: Res<Assets<TextureSetAsset>>,
-) -> Result {
-    if state.file.is_none()
-        && let Some(path) = state.path.clone()
-    {
-        state.file = Some(server.load(path));
-    }
-    let Some(handle) = state.file.clone() else {
-        return Ok(());
-    };
-    if !state.settled
-        && let bevy::asset::LoadState::Failed(e) = server.load_state(handle.id())
-    {
-        state.settled = true;
+) {
+    let settled = !file.pending;
+    if active.is_changed() || settled != state.settled {
+        state.set = active.get();
+        state.settled = settled;
         state.set_version += 1;
-        return Err(BevyError::from(format!(
-            "aigc_world: texture file not loaded ({e}); using the built-in textures"
-        ))
-        .with_severity(Severity::Warning));
-    }
-    let touched = events.read().any(|e| {
-        matches!(e, AssetEvent::LoadedWithDependencies { id } | AssetEvent::Modified { id }
-            if *id == handle.id())
-    });
-    let Some(asset) = assets.get(handle.id()).filter(|_| touched) else {
-        return Ok(());
-    };
-    if !state.settled {
-        state.settled = true;
-        state.set_version += 1;
-    }
-    match &asset.result {
-        Ok(set) if *set == *state.set => Ok(()),
-        Ok(set) => {
-            state.set = Arc::new(set.clone());
-            state.set_version += 1;
-            Ok(())
-        }
-        Err(e) => Err(
-            BevyError::from(format!("{e} (keeping the last good textures)"))
-                .with_severity(Severity::Warning),
-        ),
     }
 }
 
@@ -306,7 +268,7 @@ fn current(state: &TextureState, material: &str) -> Option<LayerSource> {
         .and_then(|r| r.model.as_ref())
         .and_then(|path| state.models.get(path))
         .and_then(|slot| {
-            slot.weights_newest_first()
+            slot.values_newest_first()
                 .find_map(|w| state.learned.get(&state.learned_key(material, w)))
         });
     let procedural = state

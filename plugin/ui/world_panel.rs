@@ -128,7 +128,7 @@ pub(crate) fn apply_world_edits(
             editor.own_version = Some(version);
             editor.error = None;
             info!("aigc_world: world edited in the World panel (version {version})");
-            changed.write(WorldConfigChanged { version });
+            changed.write(WorldConfigChanged::new(version));
         }
         Ok(None) => editor.error = None,
         Err(e) => editor.error = Some(e.kind.to_string()),

@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use aigc_world::prelude::*;
+use bevy::app::Plugins;
+use bevy::asset::io::memory::{Dir, MemoryAssetReader};
+use bevy::asset::io::{AssetSourceBuilder, AssetSourceId};
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 
@@ -20,6 +23,33 @@ pub fn headless_app() -> App {
         1.0 / 60.0,
     )));
     // `App::run` would do this; tests drive `update` by hand.
+    app.finish();
+    app.cleanup();
+    app
+}
+
+/// A headless app reading assets from the in-memory `dir`, with `MinimalPlugins`, `AssetPlugin`
+/// (no file watcher: tests reload explicitly, so a watcher cannot add a second event) and
+/// `plugins`, finished and ready for `update`.
+pub fn memory_app<M>(dir: &Dir, plugins: impl Plugins<M>) -> App {
+    let mut app = App::new();
+    let reader_dir = dir.clone();
+    app.register_asset_source(
+        AssetSourceId::Default,
+        AssetSourceBuilder::new(move || {
+            Box::new(MemoryAssetReader {
+                root: reader_dir.clone(),
+            })
+        }),
+    )
+    .add_plugins((
+        MinimalPlugins,
+        AssetPlugin {
+            watch_for_changes_override: Some(false),
+            ..default()
+        },
+    ))
+    .add_plugins(plugins);
     app.finish();
     app.cleanup();
     app

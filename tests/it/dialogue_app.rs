@@ -10,8 +10,7 @@ use aigc_world::dialogue::{
     NpcMemory, ReplyEvent, ReplySink, SayToNpc, grammar_reply,
 };
 use aigc_world::npc::Npc;
-use bevy::asset::io::memory::{Dir, MemoryAssetReader};
-use bevy::asset::io::{AssetSourceBuilder, AssetSourceId};
+use bevy::asset::io::memory::Dir;
 use bevy::ecs::message::{MessageCursor, Messages};
 use bevy::prelude::*;
 
@@ -226,29 +225,12 @@ const GRAMMAR_PATH: &str = "dialogue/test.grammar.ron";
 
 /// An app with only the dialogue plugin, reading files from the in-memory `dir`.
 fn memory_app(dir: &Dir) -> App {
-    let mut app = App::new();
-    let reader_dir = dir.clone();
-    app.register_asset_source(
-        AssetSourceId::Default,
-        AssetSourceBuilder::new(move || {
-            Box::new(MemoryAssetReader {
-                root: reader_dir.clone(),
-            })
-        }),
-    )
-    .add_plugins((
-        MinimalPlugins,
-        AssetPlugin {
-            watch_for_changes_override: Some(false),
-            ..default()
-        },
+    crate::common::memory_app(
+        dir,
         DialoguePlugin {
             path: Some(GRAMMAR_PATH.into()),
         },
-    ));
-    app.finish();
-    app.cleanup();
-    app
+    )
 }
 
 #[test]

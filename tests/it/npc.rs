@@ -14,8 +14,7 @@ use aigc_world::npc::{
 };
 use aigc_world::prelude::*;
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
-use bevy::asset::io::memory::{Dir, MemoryAssetReader};
-use bevy::asset::io::{AssetSourceBuilder, AssetSourceId};
+use bevy::asset::io::memory::Dir;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 
@@ -155,12 +154,14 @@ fn changing_the_rules_places_people_again() {
     empty.placement.settlements.chance = 0.0;
     app.world_mut()
         .resource_mut::<ActiveNpcConfig>()
-        .replace(empty);
+        .replace(empty, "test")
+        .unwrap();
     settle(&mut app);
     assert!(npcs(&mut app).is_empty());
     app.world_mut()
         .resource_mut::<ActiveNpcConfig>()
-        .replace(NpcConfig::builtin());
+        .replace(NpcConfig::builtin(), "test")
+        .unwrap();
     settle(&mut app);
     assert_eq!(
         npcs(&mut app).keys().collect::<Vec<_>>(),
@@ -245,28 +246,12 @@ fn npc_file_hot_reload_keeps_the_last_good_rules_on_a_bad_edit() {
     let dir = Dir::default();
     let sparse = DEFAULT_NPC_RON.replacen("candidates_per_chunk: 2", "candidates_per_chunk: 1", 1);
     dir.insert_asset_text(Path::new(NPC_PATH), &sparse);
-    let mut app = App::new();
-    let reader_dir = dir.clone();
-    app.register_asset_source(
-        AssetSourceId::Default,
-        AssetSourceBuilder::new(move || {
-            Box::new(MemoryAssetReader {
-                root: reader_dir.clone(),
-            })
-        }),
-    )
-    .add_plugins((
-        MinimalPlugins,
-        AssetPlugin {
-            watch_for_changes_override: Some(false),
-            ..default()
-        },
+    let mut app = crate::common::memory_app(
+        &dir,
         NpcPlugin {
             path: Some(NPC_PATH.into()),
         },
-    ));
-    app.finish();
-    app.cleanup();
+    );
     run_until(&mut app, 600, |app| {
         app.world().resource::<ActiveNpcConfig>().version() == 2
     });

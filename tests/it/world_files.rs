@@ -9,8 +9,7 @@ use aigc_world::config::{
 };
 use aigc_world::prelude::*;
 use aigc_world::terrain::TerrainSampler;
-use bevy::asset::io::memory::{Dir, MemoryAssetReader};
-use bevy::asset::io::{AssetSourceBuilder, AssetSourceId};
+use bevy::asset::io::memory::Dir;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 
@@ -99,32 +98,18 @@ fn garbage_never_panics() {
 const WORLD_PATH: &str = "worlds/test.world.ron";
 
 fn memory_app(dir: &Dir) -> App {
-    let mut app = App::new();
-    let reader_dir = dir.clone();
-    app.register_asset_source(
-        AssetSourceId::Default,
-        AssetSourceBuilder::new(move || {
-            Box::new(MemoryAssetReader {
-                root: reader_dir.clone(),
-            })
-        }),
-    )
-    .add_plugins((
-        MinimalPlugins,
-        TransformPlugin,
-        AssetPlugin {
-            watch_for_changes_override: Some(false),
-            ..default()
-        },
-        AigcWorldPlugin.set(WorldConfigPlugin {
-            path: Some(WORLD_PATH.into()),
-        }),
-    ))
-    .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
+    let mut app = crate::common::memory_app(
+        dir,
+        (
+            TransformPlugin,
+            AigcWorldPlugin.set(WorldConfigPlugin {
+                path: Some(WORLD_PATH.into()),
+            }),
+        ),
+    );
+    app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
         1.0 / 60.0,
     )));
-    app.finish();
-    app.cleanup();
     app
 }
 

@@ -90,57 +90,71 @@ impl NcaWeights {
 
     /// Reads the `.nca` format, checking magic, version, shape, checksum and values.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
+        Self::from_bytes_located(bytes).map_err(|(_, e)| e)
+    }
+
+    /// [`from_bytes`](Self::from_bytes), with the byte offset an error is found at: the field
+    /// of the header, the parameter, the checksum, or the end of a file of the wrong length.
+    pub fn from_bytes_located(bytes: &[u8]) -> Result<Self, (usize, WeightsError)> {
         if bytes.len() >= MAGIC.len() && &bytes[..MAGIC.len()] != MAGIC {
-            return Err(WeightsError::BadMagic);
+            return Err((0, WeightsError::BadMagic));
         }
         if bytes.len() < HEADER + 8 {
-            return Err(WeightsError::TooShort(bytes.len()));
+            return Err((bytes.len(), WeightsError::TooShort(bytes.len())));
         }
         let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or([0; 4]));
         let version = u32_at(8);
         if version != VERSION {
-            return Err(WeightsError::Version(version));
+            return Err((8, WeightsError::Version(version)));
         }
         let (channels, hidden, steps) = (u32_at(12) as usize, u32_at(16) as usize, u32_at(20));
         let fire_rate = f32::from_bits(u32_at(24));
         let count = u32_at(28) as usize;
         if !(4..=64).contains(&channels) || !(1..=1024).contains(&hidden) {
-            return Err(WeightsError::Shape(format!(
-                "{channels} channels and {hidden} hidden units (expected 4..=64 and 1..=1024)"
-            )));
+            return Err((
+                12,
+                WeightsError::Shape(format!(
+                    "{channels} channels and {hidden} hidden units (expected 4..=64 and 1..=1024)"
+                )),
+            ));
         }
         if !((1..=10_000).contains(&steps) && fire_rate > 0.0 && fire_rate <= 1.0) {
-            return Err(WeightsError::Shape(format!(
-                "{steps} steps, fire rate {fire_rate} (expected 1..=10000 and 0..1)"
-            )));
+            return Err((
+                20,
+                WeightsError::Shape(format!(
+                    "{steps} steps, fire rate {fire_rate} (expected 1..=10000 and 0..1)"
+                )),
+            ));
         }
         let expected = Self::param_count(channels, hidden);
         if count != expected {
-            return Err(WeightsError::Shape(format!(
-                "{count} parameters, {expected} expected for {channels} channels x {hidden} hidden"
-            )));
+            return Err((
+                28,
+                WeightsError::Shape(format!(
+                    "{count} parameters, {expected} expected for {channels} channels x {hidden} hidden"
+                )),
+            ));
         }
         let end = HEADER + 4 * count;
         if bytes.len() < end + 8 {
-            return Err(WeightsError::TooShort(bytes.len()));
+            return Err((bytes.len(), WeightsError::TooShort(bytes.len())));
         }
         if bytes.len() != end + 8 {
-            return Err(WeightsError::Shape(format!(
-                "{} bytes, {} expected",
-                bytes.len(),
-                end + 8
-            )));
+            return Err((
+                end + 8,
+                WeightsError::Shape(format!("{} bytes, {} expected", bytes.len(), end + 8)),
+            ));
         }
         let stored = u64::from_le_bytes(bytes[end..end + 8].try_into().unwrap_or([0; 8]));
         if stored != fnv1a(&bytes[..end]) {
-            return Err(WeightsError::Checksum);
+            return Err((end, WeightsError::Checksum));
         }
         let params: Vec<f32> = bytes[HEADER..end]
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
         if let Some(bad) = params.iter().position(|v| !v.is_finite()) {
-            return Err(WeightsError::NonFinite(bad));
+            return Err((HEADER + 4 * bad, WeightsError::NonFinite(bad)));
         }
         let (w1, rest) = params.split_at(FILTERS * channels * hidden);
         let (b1, w2) = rest.split_at(hidden);
@@ -211,5 +225,21 @@ mod tests {
         );
         let cut = &bytes[..bytes.len() - 12];
         assert!(NcaWeights::from_bytes(cut).is_err());
+    }
+
+    #[test]
+    fn errors_say_which_byte() {
+        let bytes = sample().to_bytes();
+        let at = |b: &[u8]| NcaWeights::from_bytes_located(b).unwrap_err().0;
+        assert_eq!(at(&bytes[..20]), 20);
+        let mut version = bytes.clone();
+        version[8] = 9;
+        assert_eq!(at(&version), 8);
+        let mut flipped = bytes.clone();
+        flipped[HEADER + 5] ^= 0x10;
+        assert_eq!(at(&flipped), bytes.len() - 8);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(at(&longer), bytes.len());
     }
 }

@@ -75,7 +75,7 @@ fn one() -> f32 {
 }
 
 /// A compiled, checked grammar.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Grammar {
     rules: Vec<Rule>,
     by_name: HashMap<String, usize>,
@@ -84,13 +84,13 @@ pub struct Grammar {
     file: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Rule {
     name: String,
     alts: Vec<Alt>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Alt {
     parts: Vec<Part>,
     weight: f64,
@@ -101,7 +101,7 @@ struct Alt {
     rules: Vec<usize>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 enum Part {
     Literal(String),
     Rule(usize, Vec<Modifier>),
