@@ -74,11 +74,10 @@ pub enum ChatTemplateError {
     #[error("chat template: {0}")]
     Template(String),
     /// The template changed the text of a message in a way that could not be traced (it sliced
-    /// or upper-cased it), so its output cannot be split into markup and message text safely.
-    #[error(
-        "chat template: message {0} was transformed by the template (only trimming is supported)"
-    )]
-    ContentTransformed(usize),
+    /// or upper-cased it, or branched on it), so its output cannot be split into markup and
+    /// message text safely.
+    #[error("chat template: it changes message text beyond trimming, so it cannot be split safely")]
+    ContentTransformed,
     /// The messages are too large to render.
     #[error("chat template: {0}")]
     TooLarge(String),
