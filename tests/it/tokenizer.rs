@@ -80,10 +80,8 @@ fn smollm2_ids_equal_llama_cpp() {
 /// no model file, so it always runs.
 #[test]
 fn sentencepiece_ids_equal_llama_cpp() {
-    let file = GgufFile::parse(
-        include_bytes!("../fixtures/tokenizer_spm_tiny.gguf").to_vec(),
-    )
-    .unwrap();
+    let file =
+        GgufFile::parse(include_bytes!("../fixtures/tokenizer_spm_tiny.gguf").to_vec()).unwrap();
     let tok = Tokenizer::from_gguf(&file).unwrap();
     assert!(tok.add_bos());
     let mut compared = 0;
@@ -103,7 +101,9 @@ fn sentencepiece_ids_equal_llama_cpp() {
         };
         compared += 1;
         if ids != expected {
-            mismatches.push(format!("{text:?}\n  ours:      {ids:?}\n  llama.cpp: {expected:?}"));
+            mismatches.push(format!(
+                "{text:?}\n  ours:      {ids:?}\n  llama.cpp: {expected:?}"
+            ));
         }
     }
     assert!(compared >= 30);
@@ -119,7 +119,10 @@ fn sentencepiece_ids_equal_llama_cpp() {
 fn smollm2_specials_and_template() {
     let Some(tok) = smollm2() else { return };
     let special = tok.special();
-    assert_eq!((special.bos, special.eos, special.eot), (Some(1), Some(2), Some(2)));
+    assert_eq!(
+        (special.bos, special.eos, special.eot),
+        (Some(1), Some(2), Some(2))
+    );
     assert_eq!(tok.stop_tokens(), [0, 2]);
     assert!(!tok.add_bos());
     assert!(tok.notes().is_empty(), "{:?}", tok.notes());
@@ -135,8 +138,13 @@ fn smollm2_specials_and_template() {
     );
     // With the content free of markup strings, the split encoding equals encoding the whole
     // prompt as markup, which the fixture shows equals llama.cpp's.
-    let ids = tok.encode_chat(&template, &[ChatMessage::user("Any rooms?")], true).unwrap();
-    assert_eq!(ids, tok.encode_segments(&[Segment::Markup(&rendered.text())]));
+    let ids = tok
+        .encode_chat(&template, &[ChatMessage::user("Any rooms?")], true)
+        .unwrap();
+    assert_eq!(
+        ids,
+        tok.encode_segments(&[Segment::Markup(&rendered.text())])
+    );
 }
 
 #[test]
@@ -174,4 +182,79 @@ fn smollm2_streams_split_characters() {
     assert_eq!(out + &stream.finish(), text);
     // The emoji and some CJK characters are split across byte tokens in this vocabulary.
     assert!(held > 0);
+}
+
+/// SmolLM2's vocabulary written as the `tokenizer.json` + `tokenizer_config.json` pair Hugging
+/// Face ships it as (same vocabulary, merges, added tokens, pre-tokenizer): the JSON loader must
+/// give llama.cpp's ids too.
+#[test]
+fn smollm2_tokenizer_json_equals_llama_cpp() {
+    let Some(file) = model_file() else { return };
+    let strings = |key: &str| -> Vec<String> {
+        file.get(key)
+            .and_then(|v| v.as_array())
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let tokens = strings("tokenizer.ggml.tokens");
+    let vocab: serde_json::Map<String, serde_json::Value> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i.into()))
+        .collect();
+    let added: Vec<_> = tokens[..17]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"id": i, "content": t, "special": true}))
+        .collect();
+    let json = serde_json::json!({
+        "version": "1.0",
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": true},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}
+        ]},
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "fuse_unk": false,
+                  "byte_fallback": false, "vocab": vocab, "merges": strings("tokenizer.ggml.merges")},
+    });
+    let config = serde_json::json!({
+        "bos_token": "<|im_start|>",
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|im_end|>",
+        "unk_token": "<|endoftext|>",
+        "chat_template": file.get_str("tokenizer.chat_template").unwrap(),
+    });
+    let tok = Tokenizer::from_hf_json(
+        json.to_string().as_bytes(),
+        Some(config.to_string().as_bytes()),
+    )
+    .unwrap();
+    assert!(tok.notes().is_empty(), "{:?}", tok.notes());
+    assert_eq!(tok.stop_tokens(), [0, 2]);
+    assert!(!tok.add_bos());
+    for case in fixture()["cases"].as_array().unwrap() {
+        let Some(expected) = case["ids"].get("smollm") else {
+            continue;
+        };
+        let expected: Vec<u32> = serde_json::from_value(expected.clone()).unwrap();
+        let text = case["text"].as_str().unwrap();
+        let ids = if case["special"].as_bool().unwrap() {
+            tok.encode_segments(&[Segment::Markup(text)])
+        } else {
+            tok.encode(text)
+        };
+        assert_eq!(ids, expected, "{text:?}");
+    }
+    let template = ChatTemplate::for_tokenizer(&tok).unwrap();
+    let rendered = template.render(&[ChatMessage::user("hi")], true).unwrap();
+    assert!(
+        rendered
+            .text()
+            .ends_with("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+    );
 }

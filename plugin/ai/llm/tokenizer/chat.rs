@@ -121,9 +121,12 @@ impl ChatTemplate {
         );
         env.set_fuel(Some(FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |message: String| -> Result<Value, Error> {
-            Err(Error::new(ErrorKind::InvalidOperation, message))
-        });
+        env.add_function(
+            "raise_exception",
+            |message: String| -> Result<Value, Error> {
+                Err(Error::new(ErrorKind::InvalidOperation, message))
+            },
+        );
         env.add_template_owned("chat", source.to_owned())?;
         Ok(Self {
             env,
@@ -171,15 +174,19 @@ impl ChatTemplate {
         }
         let mark = self.placeholder_char(messages)?;
         let cores: Vec<&str> = messages.iter().map(|m| m.content.trim()).collect();
-        let placeholders = messages.iter().zip(&cores).enumerate().map(|(i, (m, core))| {
-            let lead = m.content.len() - m.content.trim_start().len();
-            let trail = &m.content[lead + core.len()..];
-            let content = format!("{}{mark}{i}{mark}{trail}", &m.content[..lead]);
-            Value::from_pairs([
-                ("role", Value::from(m.role.as_str())),
-                ("content", Value::from(content)),
-            ])
-        });
+        let placeholders = messages
+            .iter()
+            .zip(&cores)
+            .enumerate()
+            .map(|(i, (m, core))| {
+                let lead = m.content.len() - m.content.trim_start().len();
+                let trail = &m.content[lead + core.len()..];
+                let content = format!("{}{mark}{i}{mark}{trail}", &m.content[..lead]);
+                Value::from_pairs([
+                    ("role", Value::from(m.role.as_str())),
+                    ("content", Value::from(content)),
+                ])
+            });
         let context = Value::from_pairs([
             ("messages", placeholders.collect::<Value>()),
             ("add_generation_prompt", Value::from(add_generation_prompt)),
@@ -394,7 +401,10 @@ mod tests {
         )
         .unwrap();
         let r = t.render(&[ChatMessage::user("\t a b \n")], false).unwrap();
-        assert_eq!(markup_and_text(&r), [(true, "["), (false, "a b"), (true, "]")]);
+        assert_eq!(
+            markup_and_text(&r),
+            [(true, "["), (false, "a b"), (true, "]")]
+        );
     }
 
     #[test]
@@ -406,7 +416,10 @@ mod tests {
                 .render(&[ChatMessage::user("hello")], true)
         };
         let raised = render("{{ raise_exception('roles must alternate') }}").unwrap_err();
-        assert!(raised.to_string().contains("roles must alternate"), "{raised}");
+        assert!(
+            raised.to_string().contains("roles must alternate"),
+            "{raised}"
+        );
         assert!(render("{{ messages[0].content.no_such_method() }}").is_err());
         // Endless work runs out of fuel.
         assert!(render("{% for i in range(100000000) %}x{% endfor %}").is_err());
@@ -438,10 +451,7 @@ mod tests {
         let t = ChatTemplate::chatml();
         let sneaky = "\u{F0000}0\u{F0000} and \u{F0001}";
         let r = t.render(&[ChatMessage::user(sneaky)], false).unwrap();
-        assert_eq!(
-            r.text(),
-            format!("<|im_start|>user\n{sneaky}<|im_end|>\n")
-        );
+        assert_eq!(r.text(), format!("<|im_start|>user\n{sneaky}<|im_end|>\n"));
         let too_big = "x".repeat(MAX_CONTENT_BYTES + 1);
         assert!(matches!(
             t.render(&[ChatMessage::user(&too_big)], false),

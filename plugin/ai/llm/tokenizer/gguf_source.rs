@@ -53,12 +53,13 @@ impl Tokenizer {
         };
         let mut vocab = Vocab::new(texts, types, scores)?;
         let id = |key: &str| -> Result<Option<TokenId>, TokenizerError> {
-            let value = match file.get(key) {
-                None => None,
-                Some(v) => Some(v.as_u64().ok_or_else(|| {
-                    TokenizerError::malformed(key, "not a non-negative integer")
-                })?),
-            };
+            let value =
+                match file.get(key) {
+                    None => None,
+                    Some(v) => Some(v.as_u64().ok_or_else(|| {
+                        TokenizerError::malformed(key, "not a non-negative integer")
+                    })?),
+                };
             vocab.check_id(key, value)
         };
         let mut special = SpecialTokens {
@@ -129,9 +130,8 @@ fn strings<'f>(file: &'f GgufFile, key: &str) -> Result<Option<Vec<&'f str>>, To
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            v.as_str().ok_or_else(|| {
-                TokenizerError::malformed(key, format!("entry {i} is not a string"))
-            })
+            v.as_str()
+                .ok_or_else(|| TokenizerError::malformed(key, format!("entry {i} is not a string")))
         })
         .collect::<Result<_, _>>()
         .map(Some)

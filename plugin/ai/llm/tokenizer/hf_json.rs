@@ -31,7 +31,10 @@ impl Tokenizer {
         let vocab_map = model["vocab"]
             .as_object()
             .ok_or_else(|| TokenizerError::Missing("model.vocab".into()))?;
-        let added = json["added_tokens"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let added = json["added_tokens"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         // Ids from the vocabulary and the added tokens; they must cover 0..n with no gaps.
         let mut entries: Vec<(u64, &str, TokenType)> = Vec::new();
         for (text, id) in vocab_map {
@@ -57,7 +60,10 @@ impl Tokenizer {
         }
         let n = entries.iter().map(|e| e.0).max().map_or(0, |m| m + 1);
         if n > super::vocab::MAX_VOCAB as u64 {
-            return Err(TokenizerError::malformed("model.vocab", format!("token id {} is too large", n - 1)));
+            return Err(TokenizerError::malformed(
+                "model.vocab",
+                format!("token id {} is too large", n - 1),
+            ));
         }
         let mut texts: Vec<Option<Box<str>>> = vec![None; n as usize];
         let mut types = vec![TokenType::Normal; n as usize];
@@ -185,7 +191,12 @@ fn byte_level_pre(pre: &Value) -> Option<PreTokenizer> {
         _ => vec![pre],
     };
     let kinds: Vec<&str> = steps.iter().filter_map(|s| s["type"].as_str()).collect();
-    let regex = |s: &Value| s["pattern"]["Regex"].as_str().unwrap_or_default().to_owned();
+    let regex = |s: &Value| {
+        s["pattern"]["Regex"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     match kinds.as_slice() {
         ["ByteLevel"] if steps[0]["use_regex"].as_bool() != Some(false) => Some(PreTokenizer::Gpt2),
         ["Digits", "ByteLevel"] if steps[0]["individual_digits"].as_bool() == Some(true) => {

@@ -120,7 +120,9 @@ impl Tokenizer {
         let mut pieces = Vec::new();
         let mut piece_ends = Vec::with_capacity(vocab.len());
         for (text, kind) in vocab.texts.iter().zip(&vocab.types) {
-            let byte = (*kind == TokenType::Byte).then(|| parse_byte_token(text)).flatten();
+            let byte = (*kind == TokenType::Byte)
+                .then(|| parse_byte_token(text))
+                .flatten();
             match (kind, byte, &engine) {
                 (_, Some(b), _) => pieces.push(b),
                 (TokenType::Normal, _, Engine::ByteLevel { .. }) => {

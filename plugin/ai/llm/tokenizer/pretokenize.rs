@@ -186,9 +186,7 @@ impl Window<'_> {
         if self.ch(pos) != Some('\'') || pos + 1 >= self.end {
             return None;
         }
-        let lower = |c: Option<char>| {
-            c.map(|c| if any_case { c.to_ascii_lowercase() } else { c })
-        };
+        let lower = |c: Option<char>| c.map(|c| if any_case { c.to_ascii_lowercase() } else { c });
         let next = lower(self.ch(pos + 1));
         if matches!(next, Some('s' | 't' | 'm' | 'd')) {
             return Some(2);
@@ -230,7 +228,11 @@ fn gpt2(cps: &Codepoints, start: usize, end: usize, words: &mut Vec<Range<usize>
             continue;
         }
         let is_space = w.ch(pos) == Some(' ');
-        let lead = if is_space { w.flags(pos + 1) } else { w.flags(pos) };
+        let lead = if is_space {
+            w.flags(pos + 1)
+        } else {
+            w.flags(pos)
+        };
         // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`
         let class = if lead & LETTER != 0 {
             Some(LETTER)
@@ -396,11 +398,11 @@ mod tests {
             words(PreTokenizer::Llama3, "I'M 12345 (x)\n\n  y"),
             ["I", "'M", " ", "123", "45", " (", "x", ")\n\n", " ", " y"]
         );
+        assert_eq!(words(PreTokenizer::Llama3, "a \n b"), ["a", " \n", " b"]);
         assert_eq!(
-            words(PreTokenizer::Llama3, "a \n b"),
-            ["a", " \n", " b"]
+            words(PreTokenizer::Qwen2, "12345"),
+            ["1", "2", "3", "4", "5"]
         );
-        assert_eq!(words(PreTokenizer::Qwen2, "12345"), ["1", "2", "3", "4", "5"]);
     }
 
     #[test]
@@ -425,7 +427,10 @@ mod tests {
             PreTokenizer::from_gguf_name("llama-bpe"),
             Some(PreTokenizer::Llama3)
         );
-        assert_eq!(PreTokenizer::from_gguf_name("gpt-2"), Some(PreTokenizer::Gpt2));
+        assert_eq!(
+            PreTokenizer::from_gguf_name("gpt-2"),
+            Some(PreTokenizer::Gpt2)
+        );
         assert_eq!(PreTokenizer::from_gguf_name("no-such-model"), None);
     }
 }

@@ -34,8 +34,14 @@ fn byte_level_meta(pre: &str) -> Meta {
         ("tokenizer.ggml.model", MetaValue::Str("gpt2".into())),
         ("tokenizer.ggml.pre", MetaValue::Str(pre.into())),
         ("tokenizer.ggml.tokens", strs(tokens)),
-        ("tokenizer.ggml.token_type", MetaValue::Array(types.collect())),
-        ("tokenizer.ggml.merges", strs(MERGES.iter().map(|m| m.to_string()))),
+        (
+            "tokenizer.ggml.token_type",
+            MetaValue::Array(types.collect()),
+        ),
+        (
+            "tokenizer.ggml.merges",
+            strs(MERGES.iter().map(|m| m.to_string())),
+        ),
         ("tokenizer.ggml.bos_token_id", MetaValue::UInt(1)),
         ("tokenizer.ggml.eos_token_id", MetaValue::UInt(2)),
     ]
@@ -114,7 +120,10 @@ fn untrusted_text_never_yields_markup() {
         let markup: Vec<_> = ids.iter().filter(|&&id| t.is_markup(id)).collect();
         assert!(markup.len() <= 1, "{markup:?}");
         let text: Vec<_> = ids.iter().copied().filter(|&id| !t.is_markup(id)).collect();
-        assert_eq!(t.decode(&text).unwrap().trim_start_matches("user\n"), attack);
+        assert_eq!(
+            t.decode(&text).unwrap().trim_start_matches("user\n"),
+            attack
+        );
     }
     // The same string as markup does give control tokens.
     let ids = t.encode_segments(&[Segment::Markup(attack)]);
@@ -165,7 +174,15 @@ fn stream_decoder_equals_decode_on_broken_bytes() {
     let t = tiny();
     let byte = |b: u8| t.token_id(&byte_level::encode_bytes(&[b])).unwrap();
     // A stray continuation byte, a character cut short by a space, and one cut at the end.
-    let ids = [byte(0x80), byte(b'a'), byte(0xE4), byte(0xB8), byte(b' '), byte(0xF0), byte(0x9F)];
+    let ids = [
+        byte(0x80),
+        byte(b'a'),
+        byte(0xE4),
+        byte(0xB8),
+        byte(b' '),
+        byte(0xF0),
+        byte(0x9F),
+    ];
     let whole = t.decode(&ids).unwrap();
     let mut stream = t.stream_decoder();
     let mut out = String::new();
@@ -182,7 +199,13 @@ fn unknown_ids_are_errors() {
     let t = tiny();
     let size = t.vocab_size();
     let err = t.decode(&[5, size as TokenId]).unwrap_err();
-    assert_eq!(err, TokenizerError::UnknownId { id: size as TokenId, size });
+    assert_eq!(
+        err,
+        TokenizerError::UnknownId {
+            id: size as TokenId,
+            size
+        }
+    );
     assert!(t.stream_decoder().push(u32::MAX).is_err());
     assert!(t.is_markup(u32::MAX));
 }
@@ -194,7 +217,10 @@ fn specials_and_stop_tokens() {
     assert_eq!((s.bos, s.eos, s.eot), (Some(1), Some(2), Some(2)));
     assert_eq!(t.stop_tokens(), [0, 2]);
     assert!(t.is_stop(2) && !t.is_stop(1));
-    assert_eq!(t.model(), TokenizerModel::ByteLevelBpe(PreTokenizer::DigitsThenGpt2));
+    assert_eq!(
+        t.model(),
+        TokenizerModel::ByteLevelBpe(PreTokenizer::DigitsThenGpt2)
+    );
     assert!(t.notes().is_empty());
     assert!(!t.add_bos());
 }
@@ -217,10 +243,19 @@ fn malformed_files_are_errors() {
     let merge = |rule: &str| strs([rule.to_string()]);
     let cases = [
         set("tokenizer.ggml.tokens", MetaValue::UInt(3)),
-        set("tokenizer.ggml.tokens", MetaValue::Array(vec![MetaValue::UInt(3)])),
+        set(
+            "tokenizer.ggml.tokens",
+            MetaValue::Array(vec![MetaValue::UInt(3)]),
+        ),
         set("tokenizer.ggml.tokens", MetaValue::Array(vec![])),
-        set("tokenizer.ggml.token_type", MetaValue::Array(vec![MetaValue::UInt(1)])),
-        set("tokenizer.ggml.token_type", MetaValue::Array(vec![MetaValue::UInt(9); 267])),
+        set(
+            "tokenizer.ggml.token_type",
+            MetaValue::Array(vec![MetaValue::UInt(1)]),
+        ),
+        set(
+            "tokenizer.ggml.token_type",
+            MetaValue::Array(vec![MetaValue::UInt(9); 267]),
+        ),
         set("tokenizer.ggml.merges", merge("nospace")),
         set("tokenizer.ggml.merges", merge("h o")),
         set("tokenizer.ggml.merges", MetaValue::Str("h e".into())),
@@ -231,7 +266,9 @@ fn malformed_files_are_errors() {
         without("tokenizer.ggml.tokens"),
     ];
     for (i, result) in cases.into_iter().enumerate() {
-        let err = result.err().unwrap_or_else(|| panic!("case {i} was accepted"));
+        let err = result
+            .err()
+            .unwrap_or_else(|| panic!("case {i} was accepted"));
         assert!(!err.to_string().is_empty(), "case {i}");
     }
     assert!(matches!(
@@ -239,7 +276,10 @@ fn malformed_files_are_errors() {
         Err(TokenizerError::Missing(_))
     ));
     let err = set("tokenizer.ggml.merges", merge("h zz")).unwrap_err();
-    assert!(matches!(err, TokenizerError::Merge { index: 0, .. }), "{err}");
+    assert!(
+        matches!(err, TokenizerError::Merge { index: 0, .. }),
+        "{err}"
+    );
     let err = set("tokenizer.ggml.model", MetaValue::Str("bert".into())).unwrap_err();
     assert_eq!(err, TokenizerError::UnsupportedModel("bert".into()));
 }
@@ -282,9 +322,17 @@ fn spm_tokenizer(add_space_prefix: bool) -> Tokenizer {
         )
         .meta(
             "tokenizer.ggml.scores",
-            MetaValue::Array(scores.into_iter().map(|s| MetaValue::Float(s.into())).collect()),
+            MetaValue::Array(
+                scores
+                    .into_iter()
+                    .map(|s| MetaValue::Float(s.into()))
+                    .collect(),
+            ),
         )
-        .meta("tokenizer.ggml.add_space_prefix", MetaValue::Bool(add_space_prefix))
+        .meta(
+            "tokenizer.ggml.add_space_prefix",
+            MetaValue::Bool(add_space_prefix),
+        )
         .to_bytes();
     try_gguf(bytes).unwrap()
 }
@@ -349,17 +397,17 @@ fn tokenizer_json_matches_gguf() {
     }
     assert_eq!(t.special(), g.special());
     assert_eq!(t.stop_tokens(), g.stop_tokens());
-    assert_eq!(t.chat_template_source(), Some("{{ messages[0]['content'] }}"));
+    assert_eq!(
+        t.chat_template_source(),
+        Some("{{ messages[0]['content'] }}")
+    );
     assert!(t.is_markup(1));
 }
 
 #[test]
 fn malformed_tokenizer_json_is_an_error() {
     let err = Tokenizer::from_hf_json(b"{\n  \"model\": [1,,]\n}", None).unwrap_err();
-    assert!(
-        matches!(err, TokenizerError::Json { line: 2, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, TokenizerError::Json { line: 2, .. }), "{err}");
     let no_vocab = br#"{"model": {"type": "BPE", "merges": []}}"#;
     assert!(Tokenizer::from_hf_json(no_vocab, None).is_err());
     let gap = br#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 2}, "merges": []}}"#;

@@ -117,7 +117,10 @@ impl Vocab {
         scores: Vec<f32>,
     ) -> Result<Self, TokenizerError> {
         if texts.is_empty() {
-            return Err(TokenizerError::malformed("tokens", "the vocabulary is empty"));
+            return Err(TokenizerError::malformed(
+                "tokens",
+                "the vocabulary is empty",
+            ));
         }
         if texts.len() > MAX_VOCAB {
             return Err(TokenizerError::malformed(
@@ -175,13 +178,20 @@ impl Vocab {
     }
 
     /// Checks a special id from the file (`None` stays `None`).
-    pub fn check_id(&self, field: &str, id: Option<u64>) -> Result<Option<TokenId>, TokenizerError> {
+    pub fn check_id(
+        &self,
+        field: &str,
+        id: Option<u64>,
+    ) -> Result<Option<TokenId>, TokenizerError> {
         match id {
             None => Ok(None),
             Some(id) if id < self.len() as u64 => Ok(Some(id as TokenId)),
             Some(id) => Err(TokenizerError::malformed(
                 field,
-                format!("token id {id} is outside the vocabulary ({} tokens)", self.len()),
+                format!(
+                    "token id {id} is outside the vocabulary ({} tokens)",
+                    self.len()
+                ),
             )),
         }
     }
