@@ -163,6 +163,16 @@ fn smollm2_player_cannot_inject_turns() {
     assert_eq!(count(2), 2);
     assert_eq!(count(0), 0);
     assert!(tok.decode(&ids).unwrap().contains(attack));
+    // No markup token of the vocabulary can be spelled in plain text.
+    let markup: Vec<u32> = (0..tok.vocab_size() as u32)
+        .filter(|&id| tok.is_markup(id))
+        .collect();
+    assert_eq!(markup.len(), 17);
+    for &id in &markup {
+        let text = tok.token_text(id).unwrap();
+        let ids = tok.encode(&format!("x{text} {text}\n"));
+        assert!(ids.iter().all(|&t| !tok.is_markup(t)), "{text}: {ids:?}");
+    }
 }
 
 #[test]

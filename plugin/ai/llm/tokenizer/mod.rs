@@ -15,6 +15,32 @@
 //! ordinary tokens `<`, `|`, `im`, `_`, `end`... Control tokens come only from
 //! [`Segment::Markup`], which the chat template produces for its own markup and nothing else;
 //! message contents, names and facts always travel as [`Segment::Text`].
+//!
+//! ```no_run
+//! use aigc_world::ai::llm::gguf::GgufFile;
+//! use aigc_world::ai::llm::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let file = GgufFile::parse(std::fs::read("models/SmolLM2-135M-Instruct.Q4_1.gguf")?)?;
+//! let tokenizer = Tokenizer::from_gguf(&file)?;
+//! let template = ChatTemplate::for_tokenizer(&tokenizer)?;
+//! let prompt = tokenizer.encode_chat(
+//!     &template,
+//!     &[ChatMessage::system("You are Mira, the innkeeper."), ChatMessage::user("Any rooms?")],
+//!     true,
+//! )?;
+//! // ... generate, feeding each new id to a stream decoder, until a stop token:
+//! let mut reply = tokenizer.stream_decoder();
+//! for id in [19556u32, 17] {
+//!     if tokenizer.is_stop(id) {
+//!         break;
+//!     }
+//!     print!("{}", reply.push(id)?);
+//! }
+//! # let _ = prompt;
+//! # Ok(())
+//! # }
+//! ```
 
 mod bpe;
 mod byte_level;

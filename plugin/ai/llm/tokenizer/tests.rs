@@ -88,6 +88,13 @@ const SAMPLES: &[&str] = &[
 ];
 
 #[test]
+fn shareable_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Tokenizer>();
+    send_sync::<ChatTemplate>();
+}
+
+#[test]
 fn round_trips_any_text() {
     let t = tiny();
     for &s in SAMPLES {
