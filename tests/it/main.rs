@@ -13,4 +13,5 @@ mod screenshot;
 mod streaming;
 mod terrain_core;
 mod textures;
+mod tokenizer;
 mod world_files;
