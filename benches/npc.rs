@@ -90,6 +90,7 @@ fn dialogue(c: &mut Criterion) {
                 intent,
                 facts: WorldFacts::new((*r.surroundings).clone(), 10.0, Vec::new()),
                 seed: 1337,
+                distance_m: 0.0,
             })
         })
         .collect();

@@ -187,6 +187,7 @@ fn run() -> Result<(), String> {
                 intent,
                 facts: WorldFacts::new((**s).clone(), args.hour, history.clone()),
                 seed: config.seed,
+                distance_m: 0.0,
             };
             let reply = grammar_reply(&grammar, &request);
             if !line.is_empty() {

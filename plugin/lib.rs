@@ -10,6 +10,7 @@
 //! | [`TerrainPlugin`](terrain::TerrainPlugin) | chunk streaming around [`WorldObserver`](terrain::WorldObserver)s, [`TerrainSampler`](terrain::TerrainSampler) |
 //! | [`NpcPlugin`](npc::NpcPlugin) | NPCs placed per chunk from RON rules, personas, world facts |
 //! | [`DialoguePlugin`](dialogue::DialoguePlugin) | grammar dialogue, the [`DialogueSource`](dialogue::DialogueSource) API, conversation memory |
+//! | [`LanguageModelPlugin`](dialogue::llm::LanguageModelPlugin) | NPCs answer with a language model (local or a server) chosen in `ai/npc.llm.ron`; the grammar is the fallback |
 //! | [`AiRuntimePlugin`](ai::AiRuntimePlugin) | the model worker on a CPU or GPU burn backend, [`AiRuntime`](ai::AiRuntime) |
 //! | [`TexturePlugin`](texture::TexturePlugin) | procedural and learned biome textures in [`BiomeTextures`](texture::BiomeTextures) |
 //! | `TerrainMaterialPlugin` (feature `render`) | the terrain's biome-blending material and its embedded WGSL shader |
@@ -85,6 +86,7 @@ impl PluginGroup for AigcWorldPlugin {
             .add(terrain::TerrainPlugin)
             .add(npc::NpcPlugin::default())
             .add(dialogue::DialoguePlugin::default())
+            .add(dialogue::llm::LanguageModelPlugin::default())
             .add(ai::AiRuntimePlugin::default())
             .add(texture::TexturePlugin::default());
         #[cfg(feature = "render")]

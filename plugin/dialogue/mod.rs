@@ -16,6 +16,7 @@
 pub mod bindings;
 pub mod grammar;
 pub mod intent;
+pub mod llm;
 pub mod memory;
 mod runtime;
 pub mod source;
@@ -30,8 +31,8 @@ pub use grammar::{DEFAULT_GRAMMAR_RON, Grammar};
 pub use intent::Intent;
 pub use memory::{MemoryCache, NpcMemory};
 pub use source::{
-    DialogueRequest, DialogueSource, GrammarSource, ReplySink, RequestId, SharedGrammar,
-    SourceEvent, grammar_reply,
+    DialogueRequest, DialogueSource, GrammarSource, ReplySink, ReplyStream, RequestId,
+    SharedGrammar, SourceEvent, grammar_reply,
 };
 
 use crate::AigcWorldSystems;
@@ -101,6 +102,9 @@ impl Plugin for DialoguePlugin {
 pub struct DialogueSettings {
     /// Seconds (real time) a source has to finish a reply before the grammar answers instead.
     pub deadline_secs: f32,
+    /// Seconds (real time) a source has to send its first words before the grammar answers
+    /// instead (a streaming model that has started may go on until `deadline_secs`).
+    pub first_words_secs: f32,
     /// Turns (player and NPC lines) each NPC remembers.
     pub memory_turns: usize,
     /// NPCs whose memory is kept after their chunk unloads.
@@ -111,6 +115,7 @@ impl Default for DialogueSettings {
     fn default() -> Self {
         Self {
             deadline_secs: 3.0,
+            first_words_secs: 3.0,
             memory_turns: 8,
             cached_npcs: 64,
         }

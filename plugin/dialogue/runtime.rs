@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use crossbeam::channel::{Receiver, TryRecvError};
+use crossbeam::channel::TryRecvError;
 
 use super::intent::{clamp_line, recognise};
 use super::memory::NpcMemory;
-use super::source::{DialogueRequest, ReplySink, RequestId, SourceEvent, grammar_reply, pieces};
+use super::source::{
+    DialogueRequest, ReplySink, ReplyStream, RequestId, SourceEvent, grammar_reply, pieces,
+};
 use super::{
     ActiveGrammar, DialogueBackend, DialogueReply, DialogueSettings, ReplyEvent, SayToNpc,
 };
@@ -16,14 +18,17 @@ use crate::clock::WorldClock;
 use crate::config::ActiveWorld;
 use crate::npc::Npc;
 use crate::npc::facts::{Speaker, WorldFacts};
+use crate::terrain::WorldObserver;
 
 /// A request waiting for its source.
 pub(crate) struct Pending {
     id: RequestId,
     npc: Entity,
-    rx: Receiver<SourceEvent>,
+    rx: ReplyStream,
     /// Real seconds since startup after which the grammar answers instead.
     deadline: f64,
+    /// Real seconds since startup by which the first words must have come.
+    first_words: f64,
     text: String,
     source: String,
     request: DialogueRequest,
@@ -39,7 +44,8 @@ pub(crate) struct PendingReplies {
 /// Turns each [`SayToNpc`] into a [`DialogueRequest`] and hands it to the active source.
 pub(crate) fn start_requests(
     mut said: MessageReader<SayToNpc>,
-    mut npcs: Query<(&Npc, Option<&mut NpcMemory>)>,
+    mut npcs: Query<(&Npc, &GlobalTransform, Option<&mut NpcMemory>)>,
+    observers: Query<&GlobalTransform, With<WorldObserver>>,
     clock: Option<Res<WorldClock>>,
     world: Option<Res<ActiveWorld>>,
     grammar: Res<ActiveGrammar>,
@@ -50,7 +56,7 @@ pub(crate) fn start_requests(
     mut out: MessageWriter<DialogueReply>,
 ) {
     for say in said.read() {
-        let Ok((npc, memory)) = npcs.get_mut(say.npc) else {
+        let Ok((npc, at, memory)) = npcs.get_mut(say.npc) else {
             warn!(
                 "aigc_world: {:?} is not an NPC (or is gone); nobody answers",
                 say.npc
@@ -83,6 +89,10 @@ pub(crate) fn start_requests(
             intent,
             facts: WorldFacts::new((*npc.surroundings).clone(), hours, recent),
             seed: world.as_ref().map_or(0, |w| w.config().seed),
+            distance_m: observers
+                .iter()
+                .map(|o| o.translation().distance(at.translation()))
+                .fold(f32::INFINITY, f32::min),
         };
         let (sink, rx) = ReplySink::channel();
         let source = backend.0.name().to_owned();
@@ -100,6 +110,7 @@ pub(crate) fn start_requests(
             npc: say.npc,
             rx,
             deadline: time.elapsed_secs_f64() + f64::from(settings.deadline_secs.max(0.0)),
+            first_words: time.elapsed_secs_f64() + f64::from(settings.first_words_secs.max(0.0)),
             text: String::new(),
             source,
             request,
@@ -144,7 +155,10 @@ pub(crate) fn pump_replies(
                     break Some(true);
                 }
                 Err(TryRecvError::Disconnected) => break Some(true),
-                Err(TryRecvError::Empty) => break (now >= p.deadline).then_some(true),
+                Err(TryRecvError::Empty) => {
+                    let late = now >= p.deadline || (p.text.is_empty() && now >= p.first_words);
+                    break late.then_some(true);
+                }
             }
         };
         let Some(fall_back) = outcome else { continue };

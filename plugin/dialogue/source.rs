@@ -4,9 +4,11 @@
 //! [`GrammarSource`] is the first implementation and also the fallback the plugin uses when
 //! another source misses its deadline or fails.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use crossbeam::channel::{Receiver, Sender, unbounded};
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, unbounded};
 
 use super::bindings::Bindings;
 use super::grammar::Grammar;
@@ -39,6 +41,9 @@ pub struct DialogueRequest {
     pub facts: WorldFacts,
     /// The world seed; with the NPC id and turn count it seeds every random choice.
     pub seed: u64,
+    /// Metres from the NPC to the nearest [`WorldObserver`](crate::terrain::WorldObserver):
+    /// sources that queue requests answer the nearest conversation first.
+    pub distance_m: f32,
 }
 
 impl DialogueRequest {
@@ -64,19 +69,60 @@ pub enum SourceEvent {
 #[derive(Debug)]
 pub struct ReplySink {
     tx: Sender<SourceEvent>,
+    open: Arc<AtomicBool>,
+}
+
+/// The receiving end of a [`ReplySink`]: the plugin polls it. Dropping it (the player walked
+/// away, a new line replaced the request, the deadline passed) tells the source to stop.
+#[derive(Debug)]
+pub struct ReplyStream {
+    rx: Receiver<SourceEvent>,
+    open: Arc<AtomicBool>,
+}
+
+impl ReplyStream {
+    /// The next event, if one is waiting.
+    pub fn try_recv(&self) -> Result<SourceEvent, TryRecvError> {
+        self.rx.try_recv()
+    }
+
+    /// Waits up to `timeout` for the next event (for tools and tests, not for frame systems).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<SourceEvent, RecvTimeoutError> {
+        self.rx.recv_timeout(timeout)
+    }
+}
+
+impl Drop for ReplyStream {
+    fn drop(&mut self) {
+        self.open.store(false, Ordering::Relaxed);
+    }
 }
 
 impl ReplySink {
     /// A sink and the receiving end the plugin polls.
-    pub fn channel() -> (Self, Receiver<SourceEvent>) {
+    pub fn channel() -> (Self, ReplyStream) {
         let (tx, rx) = unbounded();
-        (Self { tx }, rx)
+        let open = Arc::new(AtomicBool::new(true));
+        (
+            Self {
+                tx,
+                open: open.clone(),
+            },
+            ReplyStream { rx, open },
+        )
+    }
+
+    /// Whether anyone still listens: false once the plugin dropped the request (the player
+    /// walked away or said something new, or the deadline passed). Long work checks it between
+    /// steps and stops.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// Appends `text` to the reply. Returns false once nobody listens (the deadline passed or the
     /// conversation closed), so a source can stop early.
     pub fn piece(&self, text: impl Into<String>) -> bool {
-        self.tx.send(SourceEvent::Piece(text.into())).is_ok()
+        self.is_open() && self.tx.send(SourceEvent::Piece(text.into())).is_ok()
     }
 
     /// Completes the reply.

@@ -52,6 +52,7 @@ static KINDS: &[KindInfo] = &[
     KindInfo::of::<crate::texture::TextureSetKind>(),
     KindInfo::of::<crate::texture::NcaModelKind>(),
     KindInfo::of::<crate::ai::AiSettingsKind>(),
+    KindInfo::of::<crate::dialogue::llm::LanguageSettingsKind>(),
 ];
 
 /// Every file kind the crate reads.

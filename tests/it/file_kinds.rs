@@ -8,6 +8,7 @@ use std::path::Path;
 use aigc_world::ai::AiSettingsKind;
 use aigc_world::ai::nca::NcaWeights;
 use aigc_world::config::{DEFAULT_WORLD_RON, WorldKind};
+use aigc_world::dialogue::llm::{DEFAULT_LANGUAGE_RON, LanguageSettingsKind};
 use aigc_world::dialogue::{DEFAULT_GRAMMAR_RON, GrammarKind};
 use aigc_world::kinds::{
     Active, ActiveChanged, FileAsset, FileKind, FileKindPlugin, FileKindSystems, FileSlot,
@@ -105,6 +106,16 @@ fn samples(name: &str) -> Samples {
             ("Cpu", "Gpus"),
             11,
             "Gpus",
+        ),
+        "language model settings" => text_samples(
+            DEFAULT_LANGUAGE_RON.replacen("max_reply_tokens: 48", "max_reply_tokens: 40", 1),
+            DEFAULT_LANGUAGE_RON.to_owned(),
+            (
+                "    history_turns: 6,",
+                "    history_turns: 6,\n    histroy: 2,",
+            ),
+            5,
+            "`histroy`",
         ),
         "texture model" => {
             let good = weights(1.0).to_bytes();
@@ -287,6 +298,11 @@ fn cycles() -> Vec<(&'static str, fn(), fn())> {
             AiSettingsKind::NAME,
             hot_reload_cycle::<AiSettingsKind>,
             slot_cycle::<AiSettingsKind>,
+        ),
+        (
+            LanguageSettingsKind::NAME,
+            hot_reload_cycle::<LanguageSettingsKind>,
+            slot_cycle::<LanguageSettingsKind>,
         ),
     ]
 }

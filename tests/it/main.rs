@@ -8,6 +8,7 @@ mod file_kinds;
 mod gpu_layers;
 mod learned;
 mod npc;
+mod remote_llm;
 #[cfg(feature = "egui")]
 mod screenshot;
 mod streaming;

@@ -3,22 +3,11 @@
 //! with llama.cpp's `llama-tokenize`. Runs when `scripts/fetch-models.sh` has fetched the model,
 //! and says it skipped otherwise.
 
-use std::path::PathBuf;
-
 use aigc_world::ai::llm::gguf::{GgufFile, MetaValue};
 use aigc_world::ai::llm::tokenizer::{ChatMessage, ChatTemplate, Segment, Tokenizer};
 
 fn model_file() -> Option<GgufFile> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    let Ok(bytes) = std::fs::read(&path) else {
-        println!(
-            "skipped: {} is absent (scripts/fetch-models.sh fetches it)",
-            path.display()
-        );
-        return None;
-    };
+    let bytes = std::fs::read(crate::common::smollm2_path()?).expect("the model file reads");
     Some(GgufFile::parse(bytes).expect("the model file parses"))
 }
 
