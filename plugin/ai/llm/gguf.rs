@@ -135,7 +135,9 @@ impl GgmlType {
     /// read here or `count` is not a multiple of the block size.
     pub fn bytes_for(self, count: u64) -> Option<u64> {
         let (per_block, bytes) = self.block()?;
-        (count % per_block == 0).then(|| count / per_block * bytes)
+        count
+            .is_multiple_of(per_block)
+            .then(|| count / per_block * bytes)
     }
 
     /// GGML's name of the type (`Q4_1`, `F16`, ...).
