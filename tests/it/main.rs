@@ -6,6 +6,7 @@ mod dialogue_app;
 #[cfg(feature = "wgpu")]
 mod gpu_layers;
 mod learned;
+mod llm;
 mod npc;
 #[cfg(feature = "egui")]
 mod screenshot;
