@@ -12,7 +12,6 @@ use pulp::{NullaryFnOnce, cast};
 
 use crate::dequant::q4k_scale_min;
 use crate::format::{Format, MatrixRef};
-use crate::half::le_f16;
 use crate::matmul::{ActRef, Activations};
 
 /// Rows decoded together: their bytes stay in the L1 cache while every input vector passes.
@@ -30,6 +29,7 @@ pub(crate) fn matmul(simd: V3, w: &MatrixRef<'_>, x: &Activations, out: &mut [f3
         #[inline(always)]
         fn call(self) {
             let Self { simd, w, x, out } = self;
+            let halves = crate::half::f16_table();
             macro_rules! run {
                 ($kernel:ident) => {{
                     let rows = w.rows();
@@ -39,7 +39,7 @@ pub(crate) fn matmul(simd: V3, w: &MatrixRef<'_>, x: &Activations, out: &mut [f3
                             let a = x.vector(t);
                             let out = &mut out[t * rows..(t + 1) * rows];
                             for r in r0..r1 {
-                                out[r] = $kernel(simd, w.row(r), &a);
+                                out[r] = $kernel(simd, halves, w.row(r), &a);
                             }
                         }
                     }
@@ -58,6 +58,15 @@ pub(crate) fn matmul(simd: V3, w: &MatrixRef<'_>, x: &Activations, out: &mut [f3
         }
     }
     simd.vectorize(Run { simd, w, x, out });
+}
+
+/// The table of every half's value ([`crate::half::f16_table`]).
+type Halves = [f32; 65536];
+
+/// The half stored little-endian at byte `at`, widened by table lookup.
+#[inline(always)]
+fn le_f16(halves: &Halves, bytes: &[u8], at: usize) -> f32 {
+    halves[usize::from(u16::from_le_bytes([bytes[at], bytes[at + 1]]))]
 }
 
 #[inline(always)]
@@ -89,13 +98,13 @@ fn dot_u8_i8(simd: V3, unsigned: __m256i, signed: __m256i) -> __m256i {
 }
 
 #[inline(always)]
-fn dot_q4_0(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
+fn dot_q4_0(simd: V3, halves: &Halves, row: &[u8], a: &ActRef<'_>) -> f32 {
     let (blocks, _) = row.as_chunks::<18>();
     let (qs, _) = a.q8.as_chunks::<32>();
     let mut acc = simd.avx._mm256_setzero_ps();
     let mut offset = 0.0f32;
     for (((w, q), &d), &sum) in blocks.iter().zip(qs).zip(a.q8_d).zip(a.q8_sum) {
-        let scale = le_f16(w, 0) * d;
+        let scale = le_f16(halves, w, 0) * d;
         let ints = dot_u8_i8(simd, nibbles(simd, w[2..18].try_into().unwrap()), cast(*q));
         let ints = simd.avx._mm256_cvtepi32_ps(ints);
         acc = simd
@@ -108,7 +117,7 @@ fn dot_q4_0(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
 }
 
 #[inline(always)]
-fn dot_q4_1(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
+fn dot_q4_1(simd: V3, halves: &Halves, row: &[u8], a: &ActRef<'_>) -> f32 {
     let (blocks, _) = row.as_chunks::<20>();
     let (qs, _) = a.q8.as_chunks::<32>();
     let mut acc = simd.avx._mm256_setzero_ps();
@@ -116,15 +125,15 @@ fn dot_q4_1(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
     for (((w, q), &d), &s) in blocks.iter().zip(qs).zip(a.q8_d).zip(a.q8_s) {
         let ints = dot_u8_i8(simd, nibbles(simd, w[4..20].try_into().unwrap()), cast(*q));
         let ints = simd.avx._mm256_cvtepi32_ps(ints);
-        let scale = simd.avx._mm256_set1_ps(le_f16(w, 0) * d);
+        let scale = simd.avx._mm256_set1_ps(le_f16(halves, w, 0) * d);
         acc = simd.fma._mm256_fmadd_ps(scale, ints, acc);
-        mins += le_f16(w, 2) * s;
+        mins += le_f16(halves, w, 2) * s;
     }
     hsum(simd, acc) + mins
 }
 
 #[inline(always)]
-fn dot_q8_0(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
+fn dot_q8_0(simd: V3, halves: &Halves, row: &[u8], a: &ActRef<'_>) -> f32 {
     let (blocks, _) = row.as_chunks::<34>();
     let (qs, _) = a.q8.as_chunks::<32>();
     let mut acc = simd.avx._mm256_setzero_ps();
@@ -137,14 +146,14 @@ fn dot_q8_0(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
         let ints = simd
             .avx
             ._mm256_cvtepi32_ps(dot_u8_i8(simd, magnitude, signed));
-        let scale = simd.avx._mm256_set1_ps(le_f16(w, 0) * d);
+        let scale = simd.avx._mm256_set1_ps(le_f16(halves, w, 0) * d);
         acc = simd.fma._mm256_fmadd_ps(scale, ints, acc);
     }
     hsum(simd, acc)
 }
 
 #[inline(always)]
-fn dot_q4_k(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
+fn dot_q4_k(simd: V3, halves: &Halves, row: &[u8], a: &ActRef<'_>) -> f32 {
     let (blocks, _) = row.as_chunks::<144>();
     let (qs, _) = a.qk.as_chunks::<256>();
     let (bsums, _) = a.qk_bsums.as_chunks::<16>();
@@ -180,17 +189,17 @@ fn dot_q4_k(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
             mins += i32::from(m0) * (b(4 * i) + b(4 * i + 1))
                 + i32::from(m1) * (b(4 * i + 2) + b(4 * i + 3));
         }
-        let scale = simd.avx._mm256_set1_ps(le_f16(w, 0) * d);
+        let scale = simd.avx._mm256_set1_ps(le_f16(halves, w, 0) * d);
         acc = simd
             .fma
             ._mm256_fmadd_ps(scale, simd.avx._mm256_cvtepi32_ps(ints), acc);
-        mins_total += le_f16(w, 2) * d * mins as f32;
+        mins_total += le_f16(halves, w, 2) * d * mins as f32;
     }
     hsum(simd, acc) - mins_total
 }
 
 #[inline(always)]
-fn dot_q6_k(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
+fn dot_q6_k(simd: V3, halves: &Halves, row: &[u8], a: &ActRef<'_>) -> f32 {
     let (blocks, _) = row.as_chunks::<210>();
     let (qs, _) = a.qk.as_chunks::<256>();
     let (bsums, _) = a.qk_bsums.as_chunks::<16>();
@@ -245,7 +254,7 @@ fn dot_q6_k(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
         let offset: i32 = (0..16)
             .map(|g| i32::from(sc(g)) * i32::from(bsums[g]))
             .sum();
-        let scale = le_f16(w, 208) * d;
+        let scale = le_f16(halves, w, 208) * d;
         acc = simd.fma._mm256_fmadd_ps(
             simd.avx._mm256_set1_ps(scale),
             simd.avx._mm256_cvtepi32_ps(ints),
@@ -257,7 +266,7 @@ fn dot_q6_k(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
 }
 
 #[inline(always)]
-fn dot_f32(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
+fn dot_f32(simd: V3, _halves: &Halves, row: &[u8], a: &ActRef<'_>) -> f32 {
     let (w8, w_rest) = row.as_chunks::<32>();
     let (x8, x_rest) = a.values.as_chunks::<8>();
     let mut acc = simd.avx._mm256_setzero_ps();
@@ -304,7 +313,7 @@ pub(crate) fn halves_to_f32(simd: V3, bytes: __m128i) -> __m256 {
 }
 
 #[inline(always)]
-fn dot_f16_row(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
+fn dot_f16_row(simd: V3, _halves: &Halves, row: &[u8], a: &ActRef<'_>) -> f32 {
     let (w8, w_rest) = row.as_chunks::<16>();
     let (x8, x_rest) = a.values.as_chunks::<8>();
     let mut acc = simd.avx._mm256_setzero_ps();
@@ -322,7 +331,7 @@ fn dot_f16_row(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
 }
 
 #[inline(always)]
-fn dot_bf16(simd: V3, row: &[u8], a: &ActRef<'_>) -> f32 {
+fn dot_bf16(simd: V3, _halves: &Halves, row: &[u8], a: &ActRef<'_>) -> f32 {
     let (w8, w_rest) = row.as_chunks::<16>();
     let (x8, x_rest) = a.values.as_chunks::<8>();
     let mut acc = simd.avx._mm256_setzero_ps();
