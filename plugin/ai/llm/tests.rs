@@ -585,3 +585,12 @@ fn bad_input_is_an_error_never_a_panic() {
         Some(LlmError::SessionMismatch)
     );
 }
+
+/// The model worker owns a model and its sessions on its own thread (a compile-time check).
+#[test]
+fn models_and_sessions_move_to_the_worker_thread() {
+    fn send<T: Send + 'static>() {}
+    send::<LanguageModel>();
+    send::<Session>();
+    send::<Sampler>();
+}
