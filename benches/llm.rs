@@ -68,6 +68,24 @@ fn load() -> Option<LanguageModel> {
     Some(model)
 }
 
+/// CPU time of this thread in nanoseconds (Linux), which other processes on the machine do not
+/// inflate the way they inflate wall time.
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// Best of three thread-CPU times of `run`, in milliseconds.
+fn cpu_ms(mut run: impl FnMut()) -> Option<f64> {
+    (0..3)
+        .map(|_| {
+            let start = thread_cpu_ns()?;
+            run();
+            Some((thread_cpu_ns()? - start) as f64 / 1e6)
+        })
+        .try_fold(f64::MAX, |best, t| t.map(|t| best.min(t)))
+}
+
 fn prefilled(model: &mut LanguageModel, len: usize, capacity: usize) -> Session {
     let mut s = model.new_session(capacity);
     model
@@ -80,6 +98,36 @@ fn language_model(c: &mut Criterion) {
     let Some(mut model) = load() else {
         return;
     };
+    // Load-independent figures first: this thread's CPU time.
+    let line = tokens(20, 7);
+    let persona = prefilled(&mut model, 150, 512);
+    let tg = cpu_ms(|| {
+        let mut s = model.new_session(80);
+        for t in tokens(64, 3) {
+            black_box(model.step(&mut s, t).expect("step")[0]);
+        }
+    });
+    let cold = cpu_ms(|| {
+        let mut s = model.new_session(256);
+        black_box(
+            model
+                .prefill(&mut s, &tokens(200, 0), &|| false)
+                .expect("prefill")[0],
+        );
+    });
+    let warm = cpu_ms(|| {
+        let mut s = persona.clone();
+        black_box(model.prefill(&mut s, &line, &|| false).expect("prefill")[0]);
+    });
+    if let (Some(tg), Some(cold), Some(warm)) = (tg, cold, warm) {
+        eprintln!(
+            "thread CPU time (best of 3): tg64 {tg:.0} ms = {:.1} tokens/s; first token cold 200 \
+             {cold:.0} ms ({:.0} prompt tokens/s); warm 150+20 {warm:.1} ms",
+            64_000.0 / tg,
+            200_000.0 / cold
+        );
+    }
+
     let mut group = c.benchmark_group("llm");
     group
         .sample_size(10)
@@ -110,8 +158,6 @@ fn language_model(c: &mut Criterion) {
         )
     });
 
-    let persona = prefilled(&mut model, 150, 512);
-    let line = tokens(20, 7);
     eprintln!(
         "conversation cache: {} KiB for the 150-token persona ({} bytes per token)",
         persona.kv_bytes() / 1024,

@@ -174,32 +174,44 @@ impl CpuEngine {
         CpuCache::new(c.layers, c.kv_dim(), capacity)
     }
 
-    /// Runs up to [`CHUNK`] `tokens` at the cache's next positions, appending their keys and
-    /// values; returns the logits after the last token when `logits` is set.
+    /// Runs `tokens` at the cache's next positions (in chunks of up to [`CHUNK`]), appending
+    /// their keys and values; returns the logits after the last token when `logits` is set.
+    /// Bad input (a token outside the vocabulary, no room left) is refused before anything
+    /// changes.
     pub fn forward(
         &mut self,
         cache: &mut CpuCache,
         tokens: &[u32],
         logits: bool,
     ) -> Result<Option<&[f32]>, LlmError> {
-        let w = &*self.weights;
-        let c = &w.config;
-        let n = tokens.len();
-        assert!(n <= CHUNK, "forward takes at most {CHUNK} tokens");
-        if n == 0 {
-            return Ok(None);
-        }
+        let c = &self.weights.config;
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
             return Err(LlmError::TokenOutOfRange {
                 token: bad,
                 vocab: c.vocab_size,
             });
         }
-        if cache.len + n > cache.capacity {
+        if cache.len + tokens.len() > cache.capacity {
             return Err(LlmError::ContextFull {
                 capacity: cache.capacity,
             });
         }
+        if !self.fits(cache) {
+            return Err(LlmError::SessionMismatch);
+        }
+        let chunks = tokens.chunks(CHUNK);
+        let count = chunks.len();
+        for (i, chunk) in chunks.enumerate() {
+            self.forward_chunk(cache, chunk, logits && i + 1 == count);
+        }
+        Ok((logits && count > 0).then_some(&self.s.logits[..]))
+    }
+
+    /// One chunk of checked tokens.
+    fn forward_chunk(&mut self, cache: &mut CpuCache, tokens: &[u32], logits: bool) {
+        let w = &*self.weights;
+        let c = &w.config;
+        let n = tokens.len();
         let s = &mut self.s;
         let (h, qd, kvd, f, half) = (
             c.hidden_size,
@@ -268,13 +280,11 @@ impl CpuEngine {
             add(&mut s.x[..n * h], &s.proj[..n * h]);
         }
         cache.len += n;
-        if !logits {
-            return Ok(None);
+        if logits {
+            let last = &s.x[(n - 1) * h..n * h];
+            ops::rms_norm(last, &w.norm, c.rms_eps, s.last.values_mut(1));
+            matmul(&w.output.view(), &mut s.last, &mut s.logits);
         }
-        let last = &s.x[(n - 1) * h..n * h];
-        ops::rms_norm(last, &w.norm, c.rms_eps, s.last.values_mut(1));
-        matmul(&w.output.view(), &mut s.last, &mut s.logits);
-        Ok(Some(&s.logits))
     }
 }
 
