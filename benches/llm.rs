@@ -133,9 +133,10 @@ fn language_model(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(8));
 
+    let empty80 = model.new_session(80);
     group.bench_function("tg64", |b| {
         b.iter_batched(
-            || model.new_session(80),
+            || empty80.clone(),
             |mut s| {
                 for t in tokens(64, 3) {
                     black_box(model.step(&mut s, t).expect("step")[0]);
@@ -147,9 +148,10 @@ fn language_model(c: &mut Criterion) {
     });
 
     let cold = tokens(200, 0);
+    let empty256 = model.new_session(256);
     group.bench_function("first_token_cold_200", |b| {
         b.iter_batched(
-            || model.new_session(256),
+            || empty256.clone(),
             |mut s| {
                 black_box(model.prefill(&mut s, &cold, &|| false).expect("prefill")[0]);
                 s

@@ -221,7 +221,7 @@ mod tests {
     /// 8-bit activations (computed in f64), and is close to the one with the float activations.
     #[test]
     fn fused_products_equal_dequantize_then_dot() {
-        let (rows, cols, count) = (5, 512, 3);
+        let (rows, cols, count) = (5, 512, 6);
         for format in Format::ALL {
             let bytes = matrix(format, rows, cols);
             let w = MatrixRef::new(format, rows, cols, &bytes).unwrap();

@@ -16,6 +16,8 @@ use crate::matmul::{ActRef, Activations};
 
 /// Rows decoded together: their bytes stay in the L1 cache while every input vector passes.
 const ROW_TILE: usize = 16;
+/// Input vectors sharing one decoding of each weight block in a prompt.
+const TOKEN_TILE: usize = 4;
 
 pub(crate) fn matmul(simd: V3, w: &MatrixRef<'_>, x: &Activations, out: &mut [f32]) {
     struct Run<'a, 'b> {
@@ -44,14 +46,39 @@ pub(crate) fn matmul(simd: V3, w: &MatrixRef<'_>, x: &Activations, out: &mut [f3
                         }
                     }
                 }};
+                // Several vectors: each block is decoded once for a tile of TOKEN_TILE vectors.
+                ($kernel:ident, $tiled:ident) => {{
+                    let rows = w.rows();
+                    let tiles = x.count() / TOKEN_TILE;
+                    for r0 in (0..rows).step_by(ROW_TILE) {
+                        let r1 = (r0 + ROW_TILE).min(rows);
+                        for tile in 0..tiles {
+                            let t0 = tile * TOKEN_TILE;
+                            let a: [ActRef<'_>; TOKEN_TILE] =
+                                core::array::from_fn(|i| x.vector(t0 + i));
+                            for r in r0..r1 {
+                                let dots = $tiled(simd, halves, w.row(r), &a);
+                                for (i, d) in dots.into_iter().enumerate() {
+                                    out[(t0 + i) * rows + r] = d;
+                                }
+                            }
+                        }
+                        for t in tiles * TOKEN_TILE..x.count() {
+                            let a = x.vector(t);
+                            for r in r0..r1 {
+                                out[t * rows + r] = $kernel(simd, halves, w.row(r), &a);
+                            }
+                        }
+                    }
+                }};
             }
             match w.format() {
                 Format::F32 => run!(dot_f32),
                 Format::F16 => run!(dot_f16_row),
                 Format::BF16 => run!(dot_bf16),
-                Format::Q4_0 => run!(dot_q4_0),
-                Format::Q4_1 => run!(dot_q4_1),
-                Format::Q8_0 => run!(dot_q8_0),
+                Format::Q4_0 => run!(dot_q4_0, dot_q4_0_tile),
+                Format::Q4_1 => run!(dot_q4_1, dot_q4_1_tile),
+                Format::Q8_0 => run!(dot_q8_0, dot_q8_0_tile),
                 Format::Q4K => run!(dot_q4_k),
                 Format::Q6K => run!(dot_q6_k),
             }
@@ -150,6 +177,89 @@ fn dot_q8_0(simd: V3, halves: &Halves, row: &[u8], a: &ActRef<'_>) -> f32 {
         acc = simd.fma._mm256_fmadd_ps(scale, ints, acc);
     }
     hsum(simd, acc)
+}
+
+/// [`dot_q4_0`] for [`TOKEN_TILE`] vectors at once.
+#[inline(always)]
+fn dot_q4_0_tile(
+    simd: V3,
+    halves: &Halves,
+    row: &[u8],
+    a: &[ActRef<'_>; TOKEN_TILE],
+) -> [f32; TOKEN_TILE] {
+    let (blocks, _) = row.as_chunks::<18>();
+    let mut acc = [simd.avx._mm256_setzero_ps(); TOKEN_TILE];
+    let mut offset = [0.0f32; TOKEN_TILE];
+    for (b, w) in blocks.iter().enumerate() {
+        let weights = nibbles(simd, w[2..18].try_into().unwrap());
+        let d = le_f16(halves, w, 0);
+        for t in 0..TOKEN_TILE {
+            let q: &[i8; 32] = a[t].q8[32 * b..32 * b + 32].try_into().unwrap();
+            let scale = d * a[t].q8_d[b];
+            let ints = simd
+                .avx
+                ._mm256_cvtepi32_ps(dot_u8_i8(simd, weights, cast(*q)));
+            acc[t] = simd
+                .fma
+                ._mm256_fmadd_ps(simd.avx._mm256_set1_ps(scale), ints, acc[t]);
+            offset[t] += scale * a[t].q8_sum[b] as f32;
+        }
+    }
+    core::array::from_fn(|t| hsum(simd, acc[t]) - 8.0 * offset[t])
+}
+
+/// [`dot_q4_1`] for [`TOKEN_TILE`] vectors at once.
+#[inline(always)]
+fn dot_q4_1_tile(
+    simd: V3,
+    halves: &Halves,
+    row: &[u8],
+    a: &[ActRef<'_>; TOKEN_TILE],
+) -> [f32; TOKEN_TILE] {
+    let (blocks, _) = row.as_chunks::<20>();
+    let mut acc = [simd.avx._mm256_setzero_ps(); TOKEN_TILE];
+    let mut mins = [0.0f32; TOKEN_TILE];
+    for (b, w) in blocks.iter().enumerate() {
+        let weights = nibbles(simd, w[4..20].try_into().unwrap());
+        let (d, m) = (le_f16(halves, w, 0), le_f16(halves, w, 2));
+        for t in 0..TOKEN_TILE {
+            let q: &[i8; 32] = a[t].q8[32 * b..32 * b + 32].try_into().unwrap();
+            let ints = simd
+                .avx
+                ._mm256_cvtepi32_ps(dot_u8_i8(simd, weights, cast(*q)));
+            let scale = simd.avx._mm256_set1_ps(d * a[t].q8_d[b]);
+            acc[t] = simd.fma._mm256_fmadd_ps(scale, ints, acc[t]);
+            mins[t] += m * a[t].q8_s[b];
+        }
+    }
+    core::array::from_fn(|t| hsum(simd, acc[t]) + mins[t])
+}
+
+/// [`dot_q8_0`] for [`TOKEN_TILE`] vectors at once.
+#[inline(always)]
+fn dot_q8_0_tile(
+    simd: V3,
+    halves: &Halves,
+    row: &[u8],
+    a: &[ActRef<'_>; TOKEN_TILE],
+) -> [f32; TOKEN_TILE] {
+    let (blocks, _) = row.as_chunks::<34>();
+    let mut acc = [simd.avx._mm256_setzero_ps(); TOKEN_TILE];
+    for (b, w) in blocks.iter().enumerate() {
+        let weights: __m256i = cast(<[u8; 32]>::try_from(&w[2..34]).unwrap());
+        let magnitude = simd.avx2._mm256_sign_epi8(weights, weights);
+        let d = le_f16(halves, w, 0);
+        for t in 0..TOKEN_TILE {
+            let q: &[i8; 32] = a[t].q8[32 * b..32 * b + 32].try_into().unwrap();
+            let signed = simd.avx2._mm256_sign_epi8(cast(*q), weights);
+            let ints = simd
+                .avx
+                ._mm256_cvtepi32_ps(dot_u8_i8(simd, magnitude, signed));
+            let scale = simd.avx._mm256_set1_ps(d * a[t].q8_d[b]);
+            acc[t] = simd.fma._mm256_fmadd_ps(scale, ints, acc[t]);
+        }
+    }
+    core::array::from_fn(|t| hsum(simd, acc[t]))
 }
 
 #[inline(always)]
