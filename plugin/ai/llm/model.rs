@@ -118,6 +118,16 @@ impl Session {
         }
     }
 
+    /// How many leading tokens of `prompt` this session already holds: truncate to that and
+    /// prefill the rest to reuse the cache for a prompt that shares a prefix with it.
+    pub fn shared_prefix(&self, prompt: &[u32]) -> usize {
+        self.tokens
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count()
+    }
+
     /// Keeps only the first `len` positions (a shorter session continues from there).
     pub fn truncate(&mut self, len: usize) {
         self.tokens.truncate(len);

@@ -318,6 +318,9 @@ fn a_cached_prefix_equals_recomputing_it() {
         assert_eq!(again, cached, "{}", model.engine_name());
         // The original prefix session is untouched by its clone's turns.
         assert_eq!(persona.len(), prefix.len());
+        // A longer prompt that starts with the session's tokens reuses them.
+        assert_eq!(turn.shared_prefix(&all), all.len());
+        assert_eq!(turn.shared_prefix(&[prefix[0], 95]), 1);
     }
 }
 
