@@ -7,6 +7,7 @@ mod file_kinds;
 #[cfg(feature = "wgpu")]
 mod gpu_layers;
 mod learned;
+mod llm;
 mod npc;
 mod remote_llm;
 #[cfg(feature = "egui")]

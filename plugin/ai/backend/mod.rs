@@ -15,6 +15,7 @@ use super::nca::weights::NcaWeights;
 use super::surface::{PackedLayout, SurfaceParams, pack_surface};
 
 mod gpu_surface;
+pub mod llm;
 pub use gpu_surface::GpuSurface;
 
 /// The CPU backend.
