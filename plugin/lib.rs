@@ -62,6 +62,7 @@ pub mod prelude {
     pub use crate::config::{ActiveWorld, WorldConfig, WorldConfigPlugin};
     #[cfg(feature = "egui")]
     pub use crate::dialogue::ui::DialogueUiPlugin;
+    pub use crate::dialogue::llm::{LanguageModelPlugin, LanguageModelStatus};
     pub use crate::dialogue::{DialoguePlugin, DialogueReply, ReplyEvent, SayToNpc};
     pub use crate::npc::{Npc, NpcPlugin};
     #[cfg(feature = "render")]

@@ -30,7 +30,9 @@ use crate::AigcWorldSystems;
 use crate::config::{ConfigError, parse_ron};
 use crate::kinds::{self, Active, ActiveChanged, FileKind, FileKindPlugin, FileKindSystems};
 pub use backend::ComputeDevice;
-pub use worker::{AiError, AiJob, AiOutput, AiPriority, AiResult, AiTicket, ModelRunner};
+pub use worker::{
+    AiError, AiJob, AiOutput, AiPriority, AiResult, AiSubmitter, AiTicket, ModelRunner,
+};
 use worker::{CancelToken, ModelWorker};
 
 /// Adds the model worker, [`AiRuntime`], [`AiResponse`] messages and AI diagnostics.
@@ -109,6 +111,12 @@ impl AiRuntime {
         self.worker.submit(priority, job)
     }
 
+    /// A handle that submits jobs from anywhere (a dialogue source on another thread, say);
+    /// results still arrive as [`AiResponse`] messages.
+    pub fn submitter(&self) -> AiSubmitter {
+        self.worker.submitter()
+    }
+
     /// `"cpu"` or `"gpu"`: where models run now.
     pub fn backend_name(&self) -> &'static str {
         self.device.lock().map_or("cpu", |d| d.name())
@@ -182,6 +190,7 @@ impl RenderGpu {
 /// Runs jobs on whatever device the runtime currently selects.
 struct DeviceRunner {
     device: Arc<Mutex<ComputeDevice>>,
+    language: Option<llm::loaded::LoadedLanguageModel>,
 }
 
 impl ModelRunner for DeviceRunner {
@@ -225,6 +234,22 @@ impl ModelRunner for DeviceRunner {
             })
             .map_err(grow_error),
             AiJob::WarmUp => Ok(AiOutput::Done),
+            AiJob::LoadLanguageModel(file) => {
+                // The old model goes first, so two are never in memory at once.
+                self.language = None;
+                let loaded = llm::loaded::load_for_worker(file, &device)?;
+                let info = loaded.info();
+                self.language = Some(loaded);
+                Ok(AiOutput::LanguageModel(info))
+            }
+            AiJob::UnloadLanguageModel => {
+                self.language = None;
+                Ok(AiOutput::Done)
+            }
+            AiJob::Language(task) => match self.language.as_mut() {
+                Some(model) => task.run(model, &|| cancel.is_cancelled()),
+                None => Err(AiError::Failed("no language model is loaded".into())),
+            },
         }
     }
 }
@@ -255,7 +280,10 @@ impl Plugin for AiRuntimePlugin {
         crate::configure_sets(app);
         let device = Arc::new(Mutex::new(ComputeDevice::Cpu));
         let shared = device.clone();
-        let worker = ModelWorker::spawn(move || DeviceRunner { device: shared });
+        let worker = ModelWorker::spawn(move || DeviceRunner {
+            device: shared,
+            language: None,
+        });
         app.insert_resource(AiRuntime {
             worker,
             device,

@@ -17,6 +17,7 @@ use crossbeam::channel::{Receiver, Sender, TryRecvError, unbounded};
 use thiserror::Error;
 
 use super::backend::GpuSurface;
+use super::llm::loaded::{LanguageModelFile, LanguageModelInfo, LanguageTask};
 use super::nca::NcaWeights;
 use super::surface::SurfaceParams;
 
@@ -69,6 +70,13 @@ pub enum AiJob {
     /// A no-op that returns at once; waits for the backend's first use (kernel compilation) off
     /// the frame thread.
     WarmUp,
+    /// Loads a language model on the current device, replacing any loaded one; answers
+    /// [`AiOutput::LanguageModel`].
+    LoadLanguageModel(Arc<LanguageModelFile>),
+    /// Drops the loaded language model.
+    UnloadLanguageModel,
+    /// Runs a task against the loaded language model (fails when none is loaded).
+    Language(Arc<dyn LanguageTask>),
 }
 
 /// What a finished job produced.
@@ -83,6 +91,8 @@ pub enum AiOutput {
     },
     /// Surface maps left in GPU memory on Bevy's render device.
     GpuSurface(Arc<GpuSurface>),
+    /// A language model is loaded and ready.
+    LanguageModel(LanguageModelInfo),
     /// A job with nothing to return finished.
     Done,
 }
@@ -146,6 +156,8 @@ pub struct WorkerStats {
 
 struct Queued {
     priority: AiPriority,
+    /// Within a priority, lower ranks run first (the nearest conversation, say).
+    rank: u32,
     seq: u64,
     id: RequestId,
     job: AiJob,
@@ -154,7 +166,7 @@ struct Queued {
 
 impl PartialEq for Queued {
     fn eq(&self, other: &Self) -> bool {
-        (self.priority, self.seq) == (other.priority, other.seq)
+        (self.priority, self.rank, self.seq) == (other.priority, other.rank, other.seq)
     }
 }
 impl Eq for Queued {}
@@ -165,9 +177,10 @@ impl PartialOrd for Queued {
 }
 impl Ord for Queued {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // Highest priority first; within one, the oldest (smallest seq) first.
+        // Highest priority first; within one, the lowest rank, then the oldest (smallest seq).
         self.priority
             .cmp(&other.priority)
+            .then(other.rank.cmp(&self.rank))
             .then(other.seq.cmp(&self.seq))
     }
 }
@@ -175,11 +188,45 @@ impl Ord for Queued {
 /// The sending half: submit and cancel requests, receive results. Dropping it stops the worker
 /// once its current job ends.
 pub struct ModelWorker {
-    requests: Sender<Queued>,
+    submitter: AiSubmitter,
     results: Receiver<AiResult>,
-    next_id: AtomicU64,
-    stats: Arc<WorkerStats>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Submits requests to a [`ModelWorker`] from anywhere (another thread, a dialogue source);
+/// cheap to clone. Results still arrive where the worker's owner collects them.
+#[derive(Clone, Debug)]
+pub struct AiSubmitter {
+    requests: Sender<Queued>,
+    next_id: Arc<AtomicU64>,
+    stats: Arc<WorkerStats>,
+}
+
+impl AiSubmitter {
+    /// Queues `job` at `priority`.
+    pub fn submit(&self, priority: AiPriority, job: AiJob) -> AiTicket {
+        self.submit_ranked(priority, 0, job)
+    }
+
+    /// Queues `job` at `priority`; among requests of one priority, lower `rank`s run first
+    /// (then the oldest).
+    pub fn submit_ranked(&self, priority: AiPriority, rank: u32, job: AiJob) -> AiTicket {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let cancel = CancelToken::default();
+        self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+        let queued = Queued {
+            priority,
+            rank,
+            seq: id,
+            id,
+            job,
+            cancel: cancel.clone(),
+        };
+        if self.requests.send(queued).is_err() {
+            self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+        AiTicket { id, cancel }
+    }
 }
 
 /// A submitted request: its id and the handle to cancel it.
@@ -210,30 +257,24 @@ impl ModelWorker {
             .spawn(move || serve(make_runner(), inbox, outbox, shared))
             .ok();
         Self {
-            requests,
+            submitter: AiSubmitter {
+                requests,
+                next_id: Arc::new(AtomicU64::new(1)),
+                stats,
+            },
             results,
-            next_id: AtomicU64::new(1),
-            stats,
             thread,
         }
     }
 
     /// Queues `job` at `priority`.
     pub fn submit(&self, priority: AiPriority, job: AiJob) -> AiTicket {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let cancel = CancelToken::default();
-        self.stats.waiting.fetch_add(1, Ordering::Relaxed);
-        let queued = Queued {
-            priority,
-            seq: id,
-            id,
-            job,
-            cancel: cancel.clone(),
-        };
-        if self.requests.send(queued).is_err() {
-            self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
-        }
-        AiTicket { id, cancel }
+        self.submitter.submit(priority, job)
+    }
+
+    /// A handle that submits to this worker from elsewhere.
+    pub fn submitter(&self) -> AiSubmitter {
+        self.submitter.clone()
     }
 
     /// Finished results so far, without waiting.
@@ -248,7 +289,7 @@ impl ModelWorker {
 
     /// Shared counters.
     pub fn stats(&self) -> &Arc<WorkerStats> {
-        &self.stats
+        &self.submitter.stats
     }
 
     /// Whether the worker thread is still running.
@@ -259,10 +300,10 @@ impl ModelWorker {
 
 impl Drop for ModelWorker {
     fn drop(&mut self) {
-        // Closing the channel ends the loop; the thread is left to finish its job on its own
-        // rather than blocking whoever drops the worker.
+        // Closing the channel ends the loop (once every submitter is gone too); the thread is
+        // left to finish its job on its own rather than blocking whoever drops the worker.
         let (dead, _) = unbounded();
-        self.requests = dead;
+        self.submitter.requests = dead;
     }
 }
 

@@ -53,6 +53,7 @@ static KINDS: &[KindInfo] = &[
     KindInfo::of::<crate::texture::NcaModelKind>(),
     KindInfo::of::<crate::ai::AiSettingsKind>(),
     KindInfo::of::<crate::dialogue::llm::LanguageSettingsKind>(),
+    KindInfo::of::<crate::ai::llm::loaded::LanguageModelKind>(),
 ];
 
 /// Every file kind the crate reads.

@@ -17,7 +17,9 @@ pub fn headless_app() -> App {
         MinimalPlugins,
         TransformPlugin,
         AssetPlugin::default(),
-        AigcWorldPlugin.set(WorldConfigPlugin { path: None }),
+        AigcWorldPlugin
+            .set(WorldConfigPlugin { path: None })
+            .set(LanguageModelPlugin { path: None }),
     ))
     .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
         1.0 / 60.0,

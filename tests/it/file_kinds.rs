@@ -6,6 +6,8 @@ use std::marker::PhantomData;
 use std::path::Path;
 
 use aigc_world::ai::AiSettingsKind;
+use aigc_world::ai::llm::loaded::LanguageModelKind;
+use aigc_world::ai::llm::tiny_chat::tiny_chat_gguf;
 use aigc_world::ai::nca::NcaWeights;
 use aigc_world::config::{DEFAULT_WORLD_RON, WorldKind};
 use aigc_world::dialogue::llm::{DEFAULT_LANGUAGE_RON, LanguageSettingsKind};
@@ -117,6 +119,18 @@ fn samples(name: &str) -> Samples {
             5,
             "`histroy`",
         ),
+        "language model" => {
+            let good = tiny_chat_gguf(1);
+            let mut bad = tiny_chat_gguf(3);
+            bad[..4].copy_from_slice(b"GGUX");
+            Samples {
+                good,
+                fixed: tiny_chat_gguf(2),
+                bad,
+                at: (1, 1),
+                says: "not a GGUF file",
+            }
+        }
         "texture model" => {
             let good = weights(1.0).to_bytes();
             let mut bad = weights(2.0).to_bytes();
@@ -298,6 +312,11 @@ fn cycles() -> Vec<(&'static str, fn(), fn())> {
             AiSettingsKind::NAME,
             hot_reload_cycle::<AiSettingsKind>,
             slot_cycle::<AiSettingsKind>,
+        ),
+        (
+            LanguageModelKind::NAME,
+            hot_reload_cycle::<LanguageModelKind>,
+            slot_cycle::<LanguageModelKind>,
         ),
         (
             LanguageSettingsKind::NAME,

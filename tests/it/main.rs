@@ -6,6 +6,7 @@ mod dialogue_app;
 mod file_kinds;
 #[cfg(feature = "wgpu")]
 mod gpu_layers;
+mod language_model;
 mod learned;
 mod llm;
 mod npc;

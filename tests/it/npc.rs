@@ -20,7 +20,8 @@ use bevy::time::TimeUpdateStrategy;
 
 use crate::common::run_until;
 
-/// A headless app with built-in world, NPC rules and grammar (no files), and an observer at
+/// A headless app with built-in world, NPC rules and grammar (no files, so the grammar answers),
+/// and an observer at
 /// `(x, z)` with a 400 m view radius.
 pub fn npc_app(x: f32, z: f32) -> (App, Entity) {
     let mut app = App::new();
@@ -31,7 +32,8 @@ pub fn npc_app(x: f32, z: f32) -> (App, Entity) {
         AigcWorldPlugin
             .set(WorldConfigPlugin { path: None })
             .set(NpcPlugin { path: None })
-            .set(DialoguePlugin { path: None }),
+            .set(DialoguePlugin { path: None })
+            .set(LanguageModelPlugin { path: None }),
     ))
     .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
         1.0 / 60.0,

@@ -102,9 +102,11 @@ fn memory_app(dir: &Dir) -> App {
         dir,
         (
             TransformPlugin,
-            AigcWorldPlugin.set(WorldConfigPlugin {
-                path: Some(WORLD_PATH.into()),
-            }),
+            AigcWorldPlugin
+                .set(WorldConfigPlugin {
+                    path: Some(WORLD_PATH.into()),
+                })
+                .set(LanguageModelPlugin { path: None }),
         ),
     );
     app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(

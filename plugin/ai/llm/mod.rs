@@ -12,6 +12,8 @@
 //! | [`burn_engine`] | the reference engine in burn, generic over the backend (wgpu or CPU) |
 //! | [`model`] | [`LanguageModel`] and [`Session`]: the non-generic API the model worker owns |
 //! | [`sample`] | seeded sampling with temperature, top-k, top-p, repetition penalty, masks |
+//! | [`loaded`] | the model as the worker holds it: the `*.gguf` file kind, chat template, cached sessions, [`LanguageTask`](loaded::LanguageTask) |
+//! | [`tiny_chat`] | tiny models with a tokenizer, so they chat through every real code path (tests) |
 //! | [`tiny`] | small random models written to GGUF and safetensors, for tests and tools |
 //!
 //! Usage: load once ([`LanguageModel::load`]), keep a [`Session`] per conversation, prefill
@@ -35,12 +37,14 @@ pub mod burn_engine;
 pub mod config;
 pub mod cpu;
 pub mod gguf;
+pub mod loaded;
 pub mod model;
 pub mod safetensors;
 pub mod sample;
 #[cfg(test)]
 mod tests;
 pub mod tiny;
+pub mod tiny_chat;
 pub mod tokenizer;
 pub mod weights;
 

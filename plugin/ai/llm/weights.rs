@@ -296,6 +296,20 @@ impl LlamaWeights {
         self.file_bytes + norms
     }
 
+    /// Number of parameters: every matrix (the output head once when tied) and the norms.
+    pub fn parameter_count(&self) -> u64 {
+        let size = |m: &WeightMatrix| (m.rows() * m.cols()) as u64;
+        let layers: u64 = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down])
+            .map(size)
+            .sum();
+        let output = if self.tied { 0 } else { size(&self.output) };
+        let norms = ((2 * self.layers.len() + 1) * self.config.hidden_size) as u64;
+        size(&self.embed) + layers + output + norms
+    }
+
     /// Bytes of all matrices in their stored formats (what one token reads).
     pub fn matrix_bytes(&self) -> usize {
         let per_layer: usize = self

@@ -7,6 +7,7 @@
 //! | [`prompt`] | persona, surroundings and conversation as a short prompt (pure) |
 //! | [`guard`] | what an NPC may say: banned words masked while sampling, the turn's end, length, its own name (pure) |
 //! | [`sse`] | server-sent events and streamed chat chunks (pure) |
+//! | [`local`] | [`LocalModelSource`]: a model the game runs on the AI runtime's worker, cached prompt prefixes, masked sampling |
 //! | [`remote`] | [`RemoteSource`]: a chat-completions server, streamed |
 //! | [`LanguageModelPlugin`] | follows the settings file and installs the matching [`DialogueBackend`] |
 //!
@@ -15,6 +16,7 @@
 //! reply breaks the rules.
 
 pub mod guard;
+pub mod local;
 pub mod prompt;
 pub mod remote;
 pub mod settings;
@@ -25,6 +27,7 @@ use std::sync::Arc;
 use bevy::prelude::*;
 
 pub use guard::{FilterStep, ReplyFilter, ReplyGuard, ReplyRejected};
+pub use local::{ChatError, LocalModelSource, ReplyStats, generate_reply};
 pub use prompt::{Prompt, build_prompt};
 pub use remote::RemoteSource;
 pub use settings::{
@@ -35,7 +38,11 @@ pub use settings::{
 use super::source::{DialogueRequest, GrammarSource};
 use super::{ActiveGrammarShared, DialogueBackend, DialogueSettings};
 use crate::AigcWorldSystems;
-use crate::kinds::{Active, ActiveChanged, FileKindPlugin, FileKindSystems};
+use crate::ai::llm::loaded::LanguageModelKind;
+use crate::ai::{AiJob, AiOutput, AiPriority, AiResponse, AiRuntime, AiSettingsKind, AiTicket};
+use crate::kinds::{
+    Active, ActiveChanged, FileKindPlugin, FileKindSystems, FileStatus, FollowedFile,
+};
 
 /// The seed of one reply: the world seed, the NPC and how far the conversation has got, so the
 /// same conversation gets the same reply on the CPU backend.
@@ -116,27 +123,79 @@ pub enum LanguageModelState {
 impl Plugin for LanguageModelPlugin {
     fn build(&self, app: &mut App) {
         crate::configure_sets(app);
-        app.add_plugins(FileKindPlugin::<LanguageSettingsKind>::new(
-            self.path.clone(),
-            LanguageSettings::default(),
+        app.add_plugins((
+            FileKindPlugin::<LanguageSettingsKind>::new(
+                self.path.clone(),
+                LanguageSettings::default(),
+            ),
+            FileKindPlugin::<LanguageModelKind>::new(None, None),
         ))
+        .add_message::<AiResponse>()
         .init_resource::<LanguageModelStatus>()
+        .init_resource::<ModelLoad>()
         .add_systems(
             Update,
-            apply_language_settings
-                .after(FileKindSystems)
-                .in_set(AigcWorldSystems::Config),
+            (
+                (apply_language_settings, load_language_model)
+                    .chain()
+                    .after(FileKindSystems)
+                    .in_set(AigcWorldSystems::Config),
+                finish_language_model_load.in_set(AigcWorldSystems::Apply),
+            ),
         );
     }
 }
 
-/// Installs the backend the settings choose whenever they change.
+/// The model being loaded on the worker, and the one loaded.
+#[derive(Resource, Default)]
+struct ModelLoad {
+    /// The load request in flight.
+    pending: Option<AiTicket>,
+    /// The model file that loaded last (its name), if the worker holds it.
+    loaded: Option<String>,
+}
+
+impl LanguageModelStatus {
+    /// Installs `source` as the dialogue backend, unless the backend holds a source that is
+    /// not ours (one the game inserted).
+    fn install(&mut self, backend: Option<&mut DialogueBackend>, source: DialogueBackend) {
+        let Some(backend) = backend else { return };
+        let ours = backend.0.name() == "grammar"
+            || self
+                .installed
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, &backend.0));
+        if ours {
+            self.source = source.0.name().to_owned();
+            self.installed = Some(source.0.clone());
+            *backend = source;
+        }
+    }
+
+    fn fail(&mut self, model: &str, reason: String) {
+        warn!("aigc_world: language model {model}: {reason}; the grammar answers");
+        self.state = LanguageModelState::Failed {
+            model: model.to_owned(),
+            reason,
+        };
+    }
+}
+
+fn grammar_backend(grammar: Option<&ActiveGrammarShared>) -> Option<DialogueBackend> {
+    grammar.map(|g| DialogueBackend(Arc::new(GrammarSource::new(g.0.clone()))))
+}
+
+/// Installs the backend the settings choose whenever they change; for a local model, follows
+/// its file (loading it) and keeps the grammar answering until it is ready.
 fn apply_language_settings(
     mut changed: MessageReader<ActiveChanged<LanguageSettingsKind>>,
     active: Res<Active<LanguageSettingsKind>>,
     grammar: Option<Res<ActiveGrammarShared>>,
     mut backend: Option<ResMut<DialogueBackend>>,
     mut dialogue: Option<ResMut<DialogueSettings>>,
+    mut model_file: ResMut<FollowedFile<LanguageModelKind>>,
+    mut load: ResMut<ModelLoad>,
+    runtime: Option<Res<AiRuntime>>,
     mut status: ResMut<LanguageModelStatus>,
 ) {
     if changed.read().count() == 0 {
@@ -147,50 +206,137 @@ fn apply_language_settings(
         dialogue.first_words_secs = settings.first_words_secs;
         dialogue.deadline_secs = settings.reply_secs.max(settings.first_words_secs);
     }
-    let grammar_source = || -> Option<DialogueBackend> {
-        grammar
-            .as_ref()
-            .map(|g| DialogueBackend(Arc::new(GrammarSource::new(g.0.clone()))))
-    };
-    let (source, state) = match &settings.backend {
-        LanguageBackend::Off => (grammar_source(), LanguageModelState::Off),
-        LanguageBackend::Remote { endpoint, .. } => match RemoteSource::new(settings.clone()) {
-            Some(remote) => (
-                Some(DialogueBackend(Arc::new(remote))),
-                LanguageModelState::Ready {
-                    model: endpoint.clone(),
-                },
-            ),
-            None => (
-                grammar_source(),
-                LanguageModelState::Failed {
-                    model: endpoint.clone(),
-                    reason: "could not start the request thread".into(),
-                },
-            ),
-        },
-        LanguageBackend::Local { model } => (
-            grammar_source(),
-            LanguageModelState::Failed {
-                model: model.clone(),
-                reason: "local models are not available in this build".into(),
+    let backend = backend.as_deref_mut();
+    let LanguageBackend::Local { model } = &settings.backend else {
+        // Not a local model: free the one the worker holds.
+        model_file.path = None;
+        if load.loaded.take().is_some()
+            && let Some(runtime) = &runtime
+        {
+            runtime.submit(AiPriority::Normal, AiJob::UnloadLanguageModel);
+        }
+        load.pending = None;
+        match settings.backend.remote().map(|r| r.endpoint) {
+            None => {
+                if let Some(grammar) = grammar_backend(grammar.as_deref()) {
+                    status.install(backend, grammar);
+                }
+                status.state = LanguageModelState::Off;
+            }
+            Some(endpoint) => match RemoteSource::new(settings.clone()) {
+                Some(remote) => {
+                    status.install(backend, DialogueBackend(Arc::new(remote)));
+                    status.state = LanguageModelState::Ready { model: endpoint };
+                }
+                None => status.fail(&endpoint, "could not start the request thread".into()),
             },
-        ),
+        }
+        return;
     };
-    if let (Some(source), Some(backend)) = (source, backend.as_mut()) {
-        let ours = backend.0.name() == "grammar"
-            || status
-                .installed
-                .as_ref()
-                .is_some_and(|s| Arc::ptr_eq(s, &backend.0));
-        if ours {
-            status.source = source.0.name().to_owned();
-            status.installed = Some(source.0.clone());
-            **backend = source;
+    let Some(runtime) = runtime else {
+        status.fail(model, "the AI runtime plugin is not added".into());
+        return;
+    };
+    if model_file.path.as_deref() == Some(model.as_str()) && load.loaded.is_some() {
+        // Same model, new settings: answer with them at once.
+        let source = LocalModelSource::new(&status.source, settings.clone(), runtime.submitter());
+        status.install(backend, DialogueBackend(Arc::new(source)));
+        return;
+    }
+    model_file.path = Some(model.clone());
+    status.state = LanguageModelState::Loading {
+        model: model.clone(),
+        progress: 0.1,
+    };
+    if let Some(grammar) = grammar_backend(grammar.as_deref()) {
+        status.install(backend, grammar);
+    }
+}
+
+/// Sends a newly read model file to the worker (and again when the AI backend changes), and
+/// reports a file that could not be used.
+fn load_language_model(
+    mut files: MessageReader<ActiveChanged<LanguageModelKind>>,
+    mut devices: MessageReader<ActiveChanged<AiSettingsKind>>,
+    file: Res<Active<LanguageModelKind>>,
+    file_status: Res<FileStatus<LanguageModelKind>>,
+    followed: Res<FollowedFile<LanguageModelKind>>,
+    runtime: Option<Res<AiRuntime>>,
+    mut load: ResMut<ModelLoad>,
+    mut status: ResMut<LanguageModelStatus>,
+) {
+    let new_file = files.read().count() > 0;
+    let new_device = devices.read().count() > 0 && load.loaded.is_some();
+    let (Some(path), Some(runtime)) = (followed.path.as_deref(), runtime) else {
+        return;
+    };
+    if new_file || new_device {
+        if let Some(model) = file.config().as_ref() {
+            status.state = LanguageModelState::Loading {
+                model: path.to_owned(),
+                progress: 0.6,
+            };
+            load.pending = Some(runtime.submit(
+                AiPriority::Normal,
+                AiJob::LoadLanguageModel(Arc::new(model.clone())),
+            ));
+        }
+        return;
+    }
+    // The file could not be read or parsed, and no model is loaded: say so (the file kind
+    // has logged the reason once).
+    if file_status.is_changed()
+        && load.loaded.is_none()
+        && load.pending.is_none()
+        && let Some(error) = &file_status.last_error
+    {
+        status.state = LanguageModelState::Failed {
+            model: path.to_owned(),
+            reason: error.to_string(),
+        };
+    }
+}
+
+/// Installs the local model's source when the worker has loaded it.
+fn finish_language_model_load(
+    mut responses: MessageReader<AiResponse>,
+    active: Res<Active<LanguageSettingsKind>>,
+    followed: Res<FollowedFile<LanguageModelKind>>,
+    runtime: Option<Res<AiRuntime>>,
+    mut backend: Option<ResMut<DialogueBackend>>,
+    mut load: ResMut<ModelLoad>,
+    mut status: ResMut<LanguageModelStatus>,
+) {
+    let Some(pending) = load.pending.as_ref().map(|t| t.id) else {
+        responses.clear();
+        return;
+    };
+    let Some(response) = responses.read().find(|r| r.0.id == pending) else {
+        return;
+    };
+    load.pending = None;
+    let path = followed.path.clone().unwrap_or_default();
+    match &response.0.output {
+        Ok(AiOutput::LanguageModel(info)) => {
+            let Some(runtime) = runtime else { return };
+            info!(
+                "aigc_world: NPC language model {} ({:.0}M parameters, {:.0} MB) ready on the {} engine",
+                info.name,
+                info.parameters as f64 / 1e6,
+                info.resident_bytes as f64 / 1e6,
+                info.engine
+            );
+            load.loaded = Some(info.name.clone());
+            let source = LocalModelSource::new(&info.name, active.get(), runtime.submitter());
+            status.install(backend.as_deref_mut(), DialogueBackend(Arc::new(source)));
+            status.state = LanguageModelState::Ready {
+                model: info.name.clone(),
+            };
+        }
+        Ok(_) => {}
+        Err(e) => {
+            load.loaded = None;
+            status.fail(&path, e.to_string());
         }
     }
-    if let LanguageModelState::Failed { model, reason } = &state {
-        warn!("aigc_world: language model {model}: {reason}; the grammar answers");
-    }
-    status.state = state;
 }

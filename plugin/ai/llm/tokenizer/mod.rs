@@ -55,6 +55,7 @@ mod vocab;
 
 use rustc_hash::FxHashMap;
 
+pub(crate) use byte_level::byte_to_char_table;
 pub use chat::{ChatMessage, ChatTemplate, RenderedChat, Role};
 pub use decode::StreamDecoder;
 pub use error::{ChatTemplateError, TokenizerError};
