@@ -15,6 +15,11 @@
 //!
 //! `--sync` generates chunks on the frame thread instead of the async compute pool, to show what
 //! background generation buys.
+//!
+//! Every run ends with a second line measured in the same process right after the flight: the
+//! same number of paced frames of an empty `MinimalPlugins` app, the baseline the plugin's own
+//! cost is read against (`--speed 0` measures the idle cost: nothing moves, nothing arrives).
+//! `--seed N` replaces the world file's seed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +41,7 @@ struct Args {
     speed: f32,
     seconds: f32,
     sync: bool,
+    seed: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         speed: 100.0,
         seconds: 30.0,
         sync: false,
+        seed: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -61,9 +68,16 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--seconds: {e}"))?
             }
             "--sync" => args.sync = true,
+            "--seed" => {
+                args.seed = Some(
+                    value("--seed")?
+                        .parse()
+                        .map_err(|e| format!("--seed: {e}"))?,
+                )
+            }
             "--help" | "-h" => {
                 return Err(
-                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync]"
+                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N]"
                         .into(),
                 );
             }
@@ -131,6 +145,17 @@ fn main() -> ExitCode {
         thread::sleep(Duration::from_millis(1));
     }
 
+    if let Some(seed) = args.seed {
+        let mut world = app.world_mut().resource_mut::<ActiveWorld>();
+        let mut config = (**world.config()).clone();
+        config.seed = seed;
+        if let Err(e) = world.replace(config, format!("--seed {seed}")) {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+        app.update();
+    }
+
     let ground = |app: &App, x: f32| app.world().resource::<TerrainSampler>().height_at(x, 0.0);
     let altitude = 60.0;
     let y = ground(&app, 0.0).max(0.0) + altitude;
@@ -184,19 +209,71 @@ fn main() -> ExitCode {
         thread::sleep(FRAME.saturating_sub(took));
     }
 
-    times.sort_by(f64::total_cmp);
-    let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+    let ours = Percentiles::of(times);
     let generated = app.world().resource::<TerrainStats>().generated_total - generated_before;
     println!(
-        "flythrough: speed={} frames={} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} chunks_generated={} resident_max={} outran={}",
-        args.speed,
-        times.len(),
-        pct(0.5),
-        pct(0.99),
-        times.last().copied().unwrap_or(0.0),
-        generated,
-        resident_max,
-        outran
+        "flythrough: speed={} frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} chunks_generated={} resident_max={} outran={}",
+        args.speed, frames, ours.p50, ours.p99, ours.max, generated, resident_max, outran
     );
+    // The app stays alive (its threads idle) while the baseline runs, as in a game.
+    let empty = empty_app_frames(frames);
+    println!(
+        "baseline: empty_app frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} overhead_p50_ms={:.3} overhead_p99_ms={:.3}",
+        frames,
+        empty.p50,
+        empty.p99,
+        empty.max,
+        ours.p50 - empty.p50,
+        ours.p99 - empty.p99
+    );
+    drop(app);
     ExitCode::SUCCESS
+}
+
+/// Frame time percentiles in milliseconds.
+struct Percentiles {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Percentiles {
+    fn of(mut times: Vec<f64>) -> Self {
+        if times.is_empty() {
+            return Self {
+                p50: 0.0,
+                p99: 0.0,
+                max: 0.0,
+            };
+        }
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+        Self {
+            p50: pct(0.5),
+            p99: pct(0.99),
+            max: times[times.len() - 1],
+        }
+    }
+}
+
+/// Main-thread times of `frames` paced updates of an empty `MinimalPlugins` app with the same
+/// task pools: what any Bevy app costs, to read the plugin's figures against.
+fn empty_app_frames(frames: usize) -> Percentiles {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
+        TransformPlugin,
+    ))
+    .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME));
+    app.finish();
+    app.cleanup();
+    let mut times = Vec::with_capacity(frames);
+    for _ in 0..frames {
+        let start = Instant::now();
+        app.update();
+        let took = start.elapsed();
+        times.push(took.as_secs_f64() * 1000.0);
+        thread::sleep(FRAME.saturating_sub(took));
+    }
+    Percentiles::of(times)
 }

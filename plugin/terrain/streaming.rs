@@ -78,6 +78,14 @@ pub(crate) struct ChunkIndex {
     /// Observer positions at the last full plan; re-plan when one moves far enough.
     last_plan: Vec<Vec3>,
     last_version: u64,
+    /// Observer view directions when the chunks' `in_view` flags were last refreshed.
+    last_forward: Vec<Vec2>,
+    /// Set whenever a chunk's wanted work may have changed (a plan, a finished or discarded
+    /// result, a new world, new settings); [`dispatch_tasks`] scans the chunks only then, so an
+    /// idle world costs nothing per chunk.
+    work_changed: bool,
+    /// Set whenever a chunk changed state; [`update_stats`] recounts only then.
+    stats_changed: bool,
 }
 
 /// Internal streaming state of a chunk (kept apart from [`TerrainChunk`] so our writes do not
@@ -235,16 +243,33 @@ pub(crate) fn plan_chunks(
     };
 
     if !moved && index.last_version == world.version() {
-        for mut state in &mut chunks {
-            let v = in_view(state.coord);
-            if state.in_view != v {
-                state.in_view = v;
+        // Turning changes only the order of work: refresh the flags when a view turned by more
+        // than about a degree, not every frame.
+        let forwards: Vec<Vec2> = views.iter().map(|v| v.1).collect();
+        let turned = forwards.len() != index.last_forward.len()
+            || forwards
+                .iter()
+                .zip(&index.last_forward)
+                .any(|(a, b)| a.dot(*b) < 0.9998);
+        if turned {
+            index.last_forward = forwards;
+            let mut any = false;
+            for mut state in &mut chunks {
+                let v = in_view(state.coord);
+                if state.in_view != v {
+                    state.in_view = v;
+                    any = true;
+                }
             }
+            index.work_changed |= any;
         }
         return;
     }
     index.last_plan = positions;
     index.last_version = world.version();
+    index.last_forward = views.iter().map(|v| v.1).collect();
+    index.work_changed = true;
+    index.stats_changed = true;
 
     // Nearest observer distance for every chunk within reach of any observer.
     let hysteresis = config.hysteresis_m as f32;
@@ -348,10 +373,17 @@ pub(crate) fn dispatch_tasks(
     world: Res<ActiveWorld>,
     sampler: Option<Res<TerrainSampler>>,
     settings: Res<TerrainSettings>,
+    mut index: ResMut<ChunkIndex>,
     mut counters: ResMut<FrameCounters>,
     mut chunks: Query<(Entity, &mut ChunkState, Has<ChunkTask>, Has<ChunkReady>)>,
 ) {
     let Some(sampler) = sampler else { return };
+    if sampler.is_changed() || settings.is_changed() {
+        index.work_changed = true;
+    }
+    if !index.work_changed {
+        return;
+    }
     let version = sampler.version();
     let mut max = world.config().streaming.max_tasks_in_flight as usize;
     if settings.mode == StreamingMode::Background {
@@ -377,6 +409,9 @@ pub(crate) fn dispatch_tasks(
         }
     }
     let free = max.saturating_sub(running);
+    // Scan again next frame only while work is left waiting for a slot.
+    index.work_changed = candidates.len() > free;
+    index.stats_changed = true;
     if free == 0 || candidates.is_empty() {
         return;
     }
@@ -412,10 +447,14 @@ pub(crate) fn dispatch_tasks(
 pub(crate) fn poll_tasks(
     mut commands: Commands,
     mut tasks: Query<(Entity, &mut ChunkTask)>,
+    mut index: ResMut<ChunkIndex>,
     mut counters: ResMut<FrameCounters>,
 ) {
     for (e, mut task) in &mut tasks {
         if let Some(done) = check_ready(&mut task.0) {
+            // A slot is free again.
+            index.work_changed = true;
+            index.stats_changed = true;
             counters.record(done.generation_ms);
             commands
                 .entity(e)
@@ -438,8 +477,16 @@ pub(crate) fn apply_chunks(
         &mut TerrainChunk,
         &mut ChunkMeshBytes,
     )>,
+    mut index: ResMut<ChunkIndex>,
     mut counters: ResMut<FrameCounters>,
 ) {
+    if ready.is_empty() {
+        counters.apply_ms = 0.0;
+        return;
+    }
+    // A result applied or found stale changes what the chunk still needs.
+    index.work_changed = true;
+    index.stats_changed = true;
     let start = Instant::now();
     let budget =
         world.config().streaming.apply_budget_ms * catch_up_factor(time.delta_secs_f64() * 1000.0);
@@ -507,6 +554,7 @@ impl FrameCounters {
 /// Counts chunks by state into [`TerrainStats`] and resets the frame's counters.
 pub(crate) fn update_stats(
     sampler: Option<Res<TerrainSampler>>,
+    mut index: ResMut<ChunkIndex>,
     mut counters: ResMut<FrameCounters>,
     mut stats: ResMut<TerrainStats>,
     chunks: Query<(
@@ -516,6 +564,17 @@ pub(crate) fn update_stats(
         Has<ChunkReady>,
     )>,
 ) {
+    let sampler_changed = sampler.as_ref().is_some_and(|s| s.is_changed());
+    if !index.stats_changed && !sampler_changed {
+        // Nothing moved between states: only this frame's timings reset.
+        if stats.apply_ms != 0.0 || stats.generation_ms != 0.0 {
+            stats.apply_ms = 0.0;
+            stats.generation_ms = 0.0;
+        }
+        *counters = FrameCounters::default();
+        return;
+    }
+    index.stats_changed = false;
     let version = sampler.map_or(0, |s| s.version());
     let mut s = TerrainStats {
         generated_total: stats.generated_total + counters.finished,
@@ -542,7 +601,7 @@ pub(crate) fn update_stats(
             s.pending += 1;
         }
     }
-    *stats = s;
+    stats.set_if_neq(s);
     *counters = FrameCounters::default();
 }
 
