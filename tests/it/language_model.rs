@@ -142,6 +142,20 @@ fn a_local_model_loads_and_answers_npcs_streamed() {
     // streams in several (below).
     assert!(pieces >= 1 && !text.is_empty(), "{text:?}");
     assert!(!text.chars().any(char::is_control), "{text:?}");
+    // The status shows the reply's figures.
+    run_until(&mut app, 600, |app| {
+        app.world()
+            .resource::<LanguageModelStatus>()
+            .last_reply
+            .is_some()
+    });
+    let last = app
+        .world()
+        .resource::<LanguageModelStatus>()
+        .last_reply
+        .clone()
+        .unwrap();
+    assert!(last.prompt_tokens > 0 && last.reply_tokens > 0, "{last:?}");
 }
 
 #[test]
