@@ -18,6 +18,7 @@ use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 
 use crate::common::{memory_app, run_until, smollm2_path};
+use crate::dialogue_app::done_text as done;
 
 /// An app with built-in world, NPC rules and grammar, following `ai/test.llm.ron` in `dir`, and
 /// an observer at the origin.
@@ -97,19 +98,6 @@ fn started_source(seen: &[DialogueReply]) -> String {
             _ => None,
         })
         .expect("a Started message")
-}
-
-fn done(seen: &[DialogueReply]) -> (String, String, bool) {
-    seen.iter()
-        .find_map(|r| match &r.event {
-            ReplyEvent::Done {
-                text,
-                source,
-                fell_back,
-            } => Some((text.clone(), source.clone(), *fell_back)),
-            _ => None,
-        })
-        .expect("a Done message")
 }
 
 #[test]
