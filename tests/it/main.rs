@@ -1,6 +1,7 @@
 //! Integration tests, in one binary so the stack links once.
 
 mod common;
+mod determinism;
 mod dialogue;
 mod dialogue_app;
 mod file_kinds;
