@@ -221,6 +221,15 @@ fn retyped(value: &MetaValue, which: u8) -> MetaValue {
     }
 }
 
+/// About how many bytes `value` takes in a file.
+fn meta_size(value: &MetaValue) -> usize {
+    match value {
+        MetaValue::Str(s) => 8 + s.len(),
+        MetaValue::Array(items) => 12 + items.iter().map(meta_size).sum::<usize>(),
+        _ => 8,
+    }
+}
+
 /// A tensor as the writer takes it.
 type Tensor = (String, Vec<u64>, GgmlType, Vec<u8>);
 
@@ -261,7 +270,10 @@ pub fn mutate_gguf(bytes: &[u8], ops: &[GgufOp]) -> Option<Vec<u8>> {
                 *v = match v {
                     MetaValue::Array(items) => {
                         let item = items.first().cloned().unwrap_or(MetaValue::UInt(1));
-                        MetaValue::Array(vec![item; len])
+                        // At most a few megabytes, whatever the item (an earlier step may have
+                        // made it huge itself).
+                        let size = meta_size(&item).max(1);
+                        MetaValue::Array(vec![item; len.min(4_000_000 / size).max(1)])
                     }
                     _ => MetaValue::Str("ab ".repeat(len)),
                 };

@@ -18,7 +18,7 @@ pub fn time_limit() -> Duration {
     let secs = std::env::var("FUZZ_CASE_LIMIT_S")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(30);
     Duration::from_secs(secs)
 }
 

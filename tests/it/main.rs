@@ -12,6 +12,7 @@ mod learned;
 mod llm;
 mod npc;
 mod remote_llm;
+mod soak;
 #[cfg(feature = "egui")]
 mod screenshot;
 mod streaming;
