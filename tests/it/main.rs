@@ -1,6 +1,7 @@
 //! Integration tests, in one binary so the stack links once.
 
 mod common;
+mod determinism;
 mod dialogue;
 mod dialogue_app;
 mod file_kinds;
@@ -11,6 +12,7 @@ mod learned;
 mod llm;
 mod npc;
 mod remote_llm;
+mod soak;
 #[cfg(feature = "egui")]
 mod screenshot;
 mod streaming;
