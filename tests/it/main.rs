@@ -12,9 +12,9 @@ mod learned;
 mod llm;
 mod npc;
 mod remote_llm;
-mod soak;
 #[cfg(feature = "egui")]
 mod screenshot;
+mod soak;
 mod streaming;
 mod terrain_core;
 mod textures;
