@@ -43,6 +43,7 @@ pub mod background;
 pub mod clock;
 pub mod config;
 pub mod dialogue;
+pub mod erosion;
 pub mod kinds;
 pub mod npc;
 #[cfg(feature = "render")]
@@ -60,9 +61,9 @@ pub mod prelude {
     pub use crate::ai::{AiRuntime, AiRuntimePlugin};
     pub use crate::clock::WorldClock;
     pub use crate::config::{ActiveWorld, WorldConfig, WorldConfigPlugin};
+    pub use crate::dialogue::llm::{LanguageModelPlugin, LanguageModelStatus};
     #[cfg(feature = "egui")]
     pub use crate::dialogue::ui::DialogueUiPlugin;
-    pub use crate::dialogue::llm::{LanguageModelPlugin, LanguageModelStatus};
     pub use crate::dialogue::{DialoguePlugin, DialogueReply, ReplyEvent, SayToNpc};
     pub use crate::npc::{Npc, NpcPlugin};
     #[cfg(feature = "render")]

@@ -157,6 +157,20 @@ impl TerrainGenerator {
         }
     }
 
+    /// Full-detail noise heights (before any erosion) of the `nx` x `nz` window of the world
+    /// grid starting at grid index `(ix0, iz0)`, row-major.
+    pub fn noise_window(&self, ix0: i64, iz0: i64, nx: usize, nz: usize) -> Vec<f32> {
+        let grid = Grid {
+            ix0,
+            iz0,
+            stride: 1,
+            spacing: self.spacing,
+            nx,
+            nz,
+        };
+        self.run_one(&self.height_plan, &Coords::Grid(grid))
+    }
+
     /// Full-detail heights along the chunk's four edges, in the order north (min z), south
     /// (max z), west (min x), east (max x); each runs along increasing x or z.
     fn edge_profiles(&self, coord: ChunkCoord) -> [Vec<f32>; 4] {

@@ -115,7 +115,10 @@ fn done(seen: &[DialogueReply]) -> (String, String, bool) {
 #[test]
 fn a_local_model_loads_and_answers_npcs_streamed() {
     let dir = Dir::default();
-    dir.insert_asset(Path::new("ai/test.llm.ron"), settings("models/tiny.gguf").into_bytes());
+    dir.insert_asset(
+        Path::new("ai/test.llm.ron"),
+        settings("models/tiny.gguf").into_bytes(),
+    );
     dir.insert_asset(Path::new("models/tiny.gguf"), tiny_chat_gguf(4));
     let mut app = app(&dir);
     run_until(&mut app, 4000, |app| {
@@ -141,7 +144,10 @@ fn a_local_model_loads_and_answers_npcs_streamed() {
 #[test]
 fn a_missing_or_corrupt_model_leaves_the_grammar_answering() {
     let dir = Dir::default();
-    dir.insert_asset(Path::new("ai/test.llm.ron"), settings("models/absent.gguf").into_bytes());
+    dir.insert_asset(
+        Path::new("ai/test.llm.ron"),
+        settings("models/absent.gguf").into_bytes(),
+    );
     let mut corrupt = tiny_chat_gguf(4);
     corrupt.truncate(corrupt.len() / 2);
     dir.insert_asset(Path::new("models/corrupt.gguf"), corrupt);
@@ -154,7 +160,10 @@ fn a_missing_or_corrupt_model_leaves_the_grammar_answering() {
     assert_eq!(done(&seen).1, "grammar");
 
     // Point the settings at a truncated file: the same.
-    dir.insert_asset(Path::new("ai/test.llm.ron"), settings("models/corrupt.gguf").into_bytes());
+    dir.insert_asset(
+        Path::new("ai/test.llm.ron"),
+        settings("models/corrupt.gguf").into_bytes(),
+    );
     let server = app.world().resource::<AssetServer>().clone();
     server.reload("ai/test.llm.ron");
     run_until(&mut app, 4000, |app| match status(app) {
@@ -177,7 +186,10 @@ fn smollm2_answers_an_npc_in_the_game() {
             .replace("max_reply_tokens: 24", "max_reply_tokens: 32")
             .into_bytes(),
     );
-    dir.insert_asset(Path::new("models/smollm2.gguf"), std::fs::read(path).unwrap());
+    dir.insert_asset(
+        Path::new("models/smollm2.gguf"),
+        std::fs::read(path).unwrap(),
+    );
     let mut app = app(&dir);
     run_until(&mut app, 20_000, |app| {
         matches!(

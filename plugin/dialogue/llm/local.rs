@@ -168,7 +168,9 @@ pub fn generate_reply(
         text.is_empty() || on_piece(text)
     };
 
-    let mut logits = lm.model.prefill(&mut session, &tokens[cached..], cancelled)?;
+    let mut logits = lm
+        .model
+        .prefill(&mut session, &tokens[cached..], cancelled)?;
     loop {
         if cancelled() {
             return Err(ChatError::Cancelled);
@@ -265,11 +267,8 @@ impl DialogueSource for LocalModelSource {
         };
         // Decimetres to the nearest observer: the nearest conversation is served first.
         let rank = (request.distance_m.max(0.0) * 10.0).min(u32::MAX as f32) as u32;
-        self.worker.submit_ranked(
-            AiPriority::High,
-            rank,
-            AiJob::Language(Arc::new(task)),
-        );
+        self.worker
+            .submit_ranked(AiPriority::High, rank, AiJob::Language(Arc::new(task)));
     }
 }
 
@@ -435,7 +434,10 @@ mod tests {
             .map(str::to_owned)
             .take(3)
             .collect();
-        assert!(!words.is_empty(), "the tiny model said some words: {said:?}");
+        assert!(
+            !words.is_empty(),
+            "the tiny model said some words: {said:?}"
+        );
         let banned: Vec<&str> = words.iter().map(String::as_str).collect();
         let (outcome, pieces) = reply(&mut model(8), &settings(0.0, &banned), "Hi", 1);
         let text = raw(&outcome, &pieces).to_lowercase();
