@@ -131,14 +131,29 @@ fn run() -> Result<(), String> {
     let start = Instant::now();
     erode(&mut eroded, &params);
     let sim_time = start.elapsed();
+    // The same tile with other droplets: how much of the erosion is chance, which no model of
+    // the noise alone can predict.
+    let mut other = noise.clone();
+    erode(
+        &mut other,
+        &ErosionParams {
+            seed: params.seed ^ 0x5eed,
+            ..params.clone()
+        },
+    );
     let inner = |t: &aigc_world::erosion::HeightTile| t.crop(margin, margin, side, side).heights;
     let (before, after) = (inner(&noise), inner(&eroded));
     let depth = rms(after.iter().zip(&before).map(|(a, b)| a - b));
+    let chance = rms(inner(&other).iter().zip(&after).map(|(a, b)| a - b)) / 2f32.sqrt();
     println!(
         "tile at ({x:.0}, {z:.0}) m, {side}x{side} cells; simulator {:.0} ms on {}x{} cells, RMS erosion depth {depth:.3} m",
         sim_time.as_secs_f64() * 1e3,
         noise.nx,
         noise.nz
+    );
+    println!(
+        "droplet chance: RMS {chance:.3} m = {:.1}% of the erosion depth (a floor for any model's error)",
+        100.0 * chance / depth.max(1e-9)
     );
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let spacing = spacing as f32;

@@ -52,19 +52,19 @@ pub struct ErosionParams {
 impl Default for ErosionParams {
     fn default() -> Self {
         Self {
-            droplets_per_cell: 1,
-            lifetime: 48,
+            droplets_per_cell: 2,
+            lifetime: 30,
             inertia: 0.1,
-            capacity: 4.0,
+            capacity: 2.0,
             min_slope: 0.01,
-            erode_rate: 0.3,
-            deposit_rate: 0.2,
-            evaporation: 0.03,
+            erode_rate: 0.1,
+            deposit_rate: 0.1,
+            evaporation: 0.05,
             gravity: 4.0,
             brush_radius: 2,
-            max_erode: 0.5,
-            thermal_iterations: 8,
-            talus: 1.2,
+            max_erode: 0.05,
+            thermal_iterations: 10,
+            talus: 1.0,
             thermal_rate: 0.25,
             seed: 0x0e05_1017,
         }
@@ -356,7 +356,7 @@ mod tests {
         erode(&mut tile, &ErosionParams::default());
         assert_eq!(
             height_hash(&tile.heights),
-            11_604_177_407_493_620_133,
+            2_772_129_821_655_841_901,
             "update if the simulator changed on purpose"
         );
     }

@@ -12,6 +12,7 @@ use aigc_world::ai::nca::NcaWeights;
 use aigc_world::config::{DEFAULT_WORLD_RON, WorldKind};
 use aigc_world::dialogue::llm::{DEFAULT_LANGUAGE_RON, LanguageSettingsKind};
 use aigc_world::dialogue::{DEFAULT_GRAMMAR_RON, GrammarKind};
+use aigc_world::erosion::{ConvLayer, ErosionModelKind, ErosionWeights};
 use aigc_world::kinds::{
     Active, ActiveChanged, FileAsset, FileKind, FileKindPlugin, FileKindSystems, FileSlot,
     FileStatus, SlotChange, kind_for_path, registry,
@@ -68,6 +69,22 @@ fn weights(scale: f32) -> NcaWeights {
         w1: (0..64).map(|i| (i % 7) as f32 * 0.01 * scale).collect(),
         b1: vec![0.1, -0.1, 0.05, 0.0],
         w2: (0..16).map(|i| (i % 5) as f32 * -0.02).collect(),
+    }
+}
+
+fn erosion_weights(scale: f32) -> ErosionWeights {
+    ErosionWeights {
+        spacing_m: 1.0,
+        input_scale: 1.0,
+        output_scale: scale,
+        layers: vec![ConvLayer {
+            inputs: 3,
+            outputs: 1,
+            kernel: 3,
+            dilation: 1,
+            weight: (0..27).map(|i| (i % 5) as f32 * 0.1 - 0.2).collect(),
+            bias: vec![0.01],
+        }],
     }
 }
 
@@ -140,6 +157,19 @@ fn samples(name: &str) -> Samples {
                 at: (1, last - 7 + 1),
                 good,
                 fixed: weights(-1.0).to_bytes(),
+                bad,
+                says: "checksum",
+            }
+        }
+        "erosion model" => {
+            let good = erosion_weights(1.0).to_bytes();
+            let mut bad = erosion_weights(2.0).to_bytes();
+            let last = bad.len() - 1;
+            bad[last] ^= 0x55;
+            Samples {
+                at: (1, last - 7 + 1),
+                good,
+                fixed: erosion_weights(0.5).to_bytes(),
                 bad,
                 says: "checksum",
             }
@@ -322,6 +352,11 @@ fn cycles() -> Vec<(&'static str, fn(), fn())> {
             LanguageSettingsKind::NAME,
             hot_reload_cycle::<LanguageSettingsKind>,
             slot_cycle::<LanguageSettingsKind>,
+        ),
+        (
+            ErosionModelKind::NAME,
+            hot_reload_cycle::<ErosionModelKind>,
+            slot_cycle::<ErosionModelKind>,
         ),
     ]
 }

@@ -3,6 +3,7 @@
 mod common;
 mod dialogue;
 mod dialogue_app;
+mod erosion;
 mod file_kinds;
 #[cfg(feature = "wgpu")]
 mod gpu_layers;
