@@ -4,7 +4,8 @@
 //! thread in any order, which is what lets chunks be generated in parallel, cancelled, regenerated
 //! and still meet their neighbours exactly.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use super::biome::{BiomeTable, BiomeWeights, dominant};
 use super::graph::{GraphError, NodeId, NoiseGraph, Plan};
@@ -65,7 +66,14 @@ pub struct TerrainGenerator {
     max_step: u32,
     /// The learned erosion model and its strength, when the ground is eroded.
     erosion: Option<(Arc<ErosionNet>, f32)>,
+    /// Eroded heights of blocks ground queries asked about, shared by clones.
+    blocks: Arc<Mutex<HashMap<(i64, i64), Arc<Vec<f32>>>>>,
 }
+
+/// Side in cells of the blocks of eroded heights kept for ground queries.
+const BLOCK: i64 = 16;
+/// Most blocks kept (about 1.2 MB); the cache starts over when full.
+const MAX_BLOCKS: usize = 1024;
 
 impl TerrainGenerator {
     /// Compiles `config`. The config should have passed
@@ -101,6 +109,7 @@ impl TerrainGenerator {
             size_m: config.chunk.size_m,
             max_step,
             erosion: None,
+            blocks: Arc::default(),
         })
     }
 
@@ -108,6 +117,7 @@ impl TerrainGenerator {
     /// trained): every height, mesh and ground query sees `noise + strength * net(noise)`.
     pub fn with_erosion(mut self, net: Arc<ErosionNet>, strength: f32) -> Self {
         self.erosion = (strength != 0.0 && strength.is_finite()).then_some((net, strength));
+        self.blocks = Arc::default();
         self
     }
 
@@ -137,8 +147,9 @@ impl TerrainGenerator {
         out
     }
 
-    /// Ground heights at nearby points: bilinear between full-detail grid heights when eroded
-    /// (exactly a grid height on a grid point), the noise itself otherwise.
+    /// Ground heights at any points: bilinear between full-detail grid heights when eroded
+    /// (exactly a grid height on a grid point), the noise itself otherwise. Eroded heights come
+    /// in blocks of [`BLOCK`] x [`BLOCK`] cells, kept for later queries nearby.
     fn heights_at(&self, xs: &[f64], zs: &[f64]) -> Vec<f32> {
         if self.erosion.is_none() {
             return self.run_one(&self.height_plan, &Coords::Points { x: xs, z: zs });
@@ -153,36 +164,38 @@ impl TerrainGenerator {
                 (g.floor() as i64, (g - g.floor()) as f32)
             }
         };
-        let cells: Vec<_> = xs
-            .iter()
+        xs.iter()
             .zip(zs)
-            .map(|(&x, &z)| (cell(x), cell(z)))
-            .collect();
-        let ix0 = cells.iter().map(|c| c.0.0).min().unwrap_or(0);
-        let iz0 = cells.iter().map(|c| c.1.0).min().unwrap_or(0);
-        let ix1 = cells.iter().map(|c| c.0.0).max().unwrap_or(0);
-        let iz1 = cells.iter().map(|c| c.1.0).max().unwrap_or(0);
-        if ix1 - ix0 > 16 || iz1 - iz0 > 16 {
-            // Far-apart points: one small window each.
-            return xs
-                .iter()
-                .zip(zs)
-                .flat_map(|(x, z)| self.heights_at(&[*x], &[*z]))
-                .collect();
-        }
-        let (nx, nz) = ((ix1 - ix0 + 2) as usize, (iz1 - iz0 + 2) as usize);
-        let window = self.ground_window(ix0, iz0, nx, nz);
-        cells
-            .iter()
-            .map(|&((i, u), (j, v))| {
-                let (i, j) = ((i - ix0) as usize, (j - iz0) as usize);
-                let h = |a: usize, b: usize| window[(j + b) * nx + i + a];
+            .map(|(&x, &z)| {
+                let ((i, u), (j, v)) = (cell(x), cell(z));
+                let (bx, bz) = (i.div_euclid(BLOCK), j.div_euclid(BLOCK));
+                let block = self.block(bx, bz);
+                let (a, b) = ((i - bx * BLOCK) as usize, (j - bz * BLOCK) as usize);
+                let n = BLOCK as usize + 1;
+                let h = |di: usize, dj: usize| block[(b + dj) * n + a + di];
                 h(0, 0) * ((1.0 - u) * (1.0 - v))
                     + h(1, 0) * (u * (1.0 - v))
                     + h(0, 1) * ((1.0 - u) * v)
                     + h(1, 1) * (u * v)
             })
             .collect()
+    }
+
+    /// Eroded heights of block `(bx, bz)`: `BLOCK + 1` samples a side from grid index
+    /// `(bx, bz) * BLOCK`, from the cache or made now.
+    fn block(&self, bx: i64, bz: i64) -> Arc<Vec<f32>> {
+        let lock = || self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(block) = lock().get(&(bx, bz)) {
+            return block.clone();
+        }
+        let n = BLOCK as usize + 1;
+        let block = Arc::new(self.ground_window(bx * BLOCK, bz * BLOCK, n, n));
+        let mut blocks = lock();
+        if blocks.len() >= MAX_BLOCKS {
+            blocks.clear();
+        }
+        blocks.insert((bx, bz), block.clone());
+        block
     }
 
     /// Side length of a chunk in metres.

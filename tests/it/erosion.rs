@@ -159,12 +159,15 @@ fn app(dir: &Dir) -> App {
 }
 
 #[test]
-fn the_world_file_turns_erosion_on_and_a_missing_model_gives_plain_noise() {
+fn the_world_file_turns_erosion_on_and_a_missing_or_corrupt_model_gives_plain_noise() {
     let (plain, eroded) = generators();
     let (x, z) = (10.0f32, -1400.0f32);
+    let mut corrupt = std::fs::read(MODEL).unwrap();
+    corrupt[100] ^= 0x10;
     for (model, works) in [
         ("models/default.erosion", true),
         ("models/none.erosion", false),
+        ("models/corrupt.erosion", false),
     ] {
         let dir = Dir::default();
         let world = eroded_world(model);
@@ -174,6 +177,7 @@ fn the_world_file_turns_erosion_on_and_a_missing_model_gives_plain_noise() {
             Path::new("models/default.erosion"),
             std::fs::read(MODEL).unwrap(),
         );
+        dir.insert_asset(Path::new("models/corrupt.erosion"), corrupt.clone());
         let mut app = app(&dir);
         let settled = |app: &App| {
             let status = app.world().resource::<ErosionStatus>();
@@ -198,7 +202,9 @@ fn the_world_file_turns_erosion_on_and_a_missing_model_gives_plain_noise() {
             "one warning: {status:?}"
         );
         if !works {
-            assert!(status.failure.unwrap().contains("none.erosion"));
+            let failure = status.failure.unwrap();
+            let name = model.rsplit('/').next().unwrap();
+            assert!(failure.contains(name), "{failure}");
         }
     }
 }
