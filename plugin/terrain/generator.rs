@@ -130,21 +130,29 @@ impl TerrainGenerator {
     /// world grid starting at grid index `(ix0, iz0)`, row-major. A height depends only on its
     /// grid index, never on the window, to the bit.
     pub fn ground_window(&self, ix0: i64, iz0: i64, nx: usize, nz: usize) -> Vec<f32> {
+        self.ground_and_change(ix0, iz0, nx, nz).0
+    }
+
+    /// [`ground_window`](Self::ground_window) and the height change erosion made at each
+    /// sample (zeros without erosion).
+    fn ground_and_change(&self, ix0: i64, iz0: i64, nx: usize, nz: usize) -> (Vec<f32>, Vec<f32>) {
         let Some((net, strength)) = &self.erosion else {
-            return self.noise_window(ix0, iz0, nx, nz);
+            return (self.noise_window(ix0, iz0, nx, nz), vec![0.0; nx * nz]);
         };
         let m = net.margin();
         let (wx, wz) = (nx + 2 * m, nz + 2 * m);
         let noise = self.noise_window(ix0 - m as i64, iz0 - m as i64, wx, wz);
         let residual = net.residual(&noise, wx, wz, self.spacing as f32);
         let mut out = Vec::with_capacity(nx * nz);
+        let mut change = Vec::with_capacity(nx * nz);
         for j in 0..nz {
             for i in 0..nx {
-                let r = residual.get(j * nx + i).copied().unwrap_or(0.0);
-                out.push(noise[(j + m) * wx + i + m] + strength * r);
+                let r = strength * residual.get(j * nx + i).copied().unwrap_or(0.0);
+                out.push(noise[(j + m) * wx + i + m] + r);
+                change.push(r);
             }
         }
-        out
+        (out, change)
     }
 
     /// Ground heights at any points: bilinear between full-detail grid heights when eroded
@@ -284,13 +292,24 @@ impl TerrainGenerator {
 
     /// Full-detail ground of a chunk with `step` more samples on every side, and its side.
     fn full_detail(&self, coord: ChunkCoord, step: usize) -> (Vec<f32>, usize) {
+        let (ground, _, n) = self.full_detail_and_change(coord, step);
+        (ground, n)
+    }
+
+    /// [`full_detail`](Self::full_detail) with erosion's height change at each sample.
+    fn full_detail_and_change(
+        &self,
+        coord: ChunkCoord,
+        step: usize,
+    ) -> (Vec<f32>, Vec<f32>, usize) {
         let n0 = i64::from(self.vertices - 1);
         let n = n0 as usize + 1 + 2 * step;
         let (ix0, iz0) = (
             i64::from(coord.x) * n0 - step as i64,
             i64::from(coord.z) * n0 - step as i64,
         );
-        (self.ground_window(ix0, iz0, n, n), n)
+        let (ground, change) = self.ground_and_change(ix0, iz0, n, n);
+        (ground, change, n)
     }
 
     /// Full-detail heights along the chunk's four edges, in the order north (min z), south
@@ -331,25 +350,36 @@ impl TerrainGenerator {
     /// to hide the gap to a neighbour at any level of detail up to the coarsest ring.
     pub fn generate_chunk(&self, coord: ChunkCoord, vertex_step: u32) -> ChunkMeshData {
         let n0 = i64::from(self.vertices - 1);
-        let (field, edges) = if self.erosion.is_some() {
-            // One full-detail window (one run of the network) gives both.
+        let (field, edges, wetness) = if self.erosion.is_some() {
+            // One full-detail window (one run of the network) gives all three.
             let s = vertex_step.clamp(1, self.vertices - 1) as usize;
-            let (full, n) = self.full_detail(coord, s);
+            let (full, change, n) = self.full_detail_and_change(coord, s);
             let side = n0 as usize / s + 1;
             let heights = (0..side + 2)
                 .flat_map(|j| (0..side + 2).map(move |i| (i, j)))
                 .map(|(i, j)| full[j * s * n + i * s])
+                .collect();
+            let wet = (1..side + 1)
+                .flat_map(|j| (1..side + 1).map(move |i| (i, j)))
+                .map(|(i, j)| {
+                    let k = j * s * n + i * s;
+                    wetness(
+                        change[k],
+                        [change[k - 1], change[k + 1], change[k - n], change[k + n]],
+                    )
+                })
                 .collect();
             let field = Heightfield {
                 side,
                 heights,
                 step_m: s as f64 * self.spacing,
             };
-            (field, edges_of(&full, n, s, n0 as usize))
+            (field, edges_of(&full, n, s, n0 as usize), wet)
         } else {
             (
                 self.heightfield(coord, vertex_step),
                 self.edge_profiles(coord),
+                Vec::new(),
             )
         };
         let step = (field.step_m / self.spacing).round() as i64;
@@ -374,6 +404,7 @@ impl TerrainGenerator {
             &moisture,
             &self.biomes,
             skirts,
+            &wetness,
         )
     }
 
@@ -426,6 +457,20 @@ impl TerrainGenerator {
             .next()
             .unwrap_or_else(|| vec![0.0; coords.len()])
     }
+}
+
+/// Metres a cell is cut below its four neighbours' cut at which it counts as a full channel.
+const CHANNEL_DEPTH_M: f32 = 0.25;
+
+/// How much a vertex reads as a water channel (0 dry to 1 riverbed), from the height change
+/// erosion made there (`change_m`) and at its four full-detail neighbours: the network imitates
+/// droplets that carve where water gathers, so a cell cut deeper than the ground around it is a
+/// trough water runs in. A per-vertex stand-in for flow accumulation that depends only on
+/// world-space input, so neighbouring chunks agree on shared vertices. Ridges, slopes lowered
+/// evenly and deposits are dry.
+pub fn wetness(change_m: f32, neighbours_m: [f32; 4]) -> f32 {
+    let around = (neighbours_m[0] + neighbours_m[1] + neighbours_m[2] + neighbours_m[3]) * 0.25;
+    ((around - change_m) / CHANNEL_DEPTH_M).clamp(0.0, 1.0)
 }
 
 /// The four full-detail edges (as [`TerrainGenerator::edge_profiles`] orders them) of a chunk of

@@ -25,7 +25,7 @@ use bevy::prelude::*;
 pub use biome::{BiomeTable, BiomeWeights, dominant};
 pub use diagnostics::TerrainDiagnostics;
 pub use eroded::ErosionStatus;
-pub use generator::{ChunkCoord, GroundSample, TerrainGenerator};
+pub use generator::{ChunkCoord, GroundSample, TerrainGenerator, wetness};
 pub use mesh::{ChunkMeshData, Heightfield};
 pub use streaming::{StreamingMode, TerrainSettings, TerrainStats, catch_up_factor};
 
@@ -35,6 +35,11 @@ use crate::config::ActiveWorld;
 /// Per-vertex weights of biomes 0..4 (`vec4<f32>` at shader location 8 in the terrain material).
 pub const ATTRIBUTE_BIOME_WEIGHTS_LOW: MeshVertexAttribute =
     MeshVertexAttribute::new("BiomeWeightsLow", 2_718_281_828, VertexFormat::Float32x4);
+
+/// Per-vertex wetness, 0 (dry) to 1 (riverbed), from erosion (`f32` at shader location 10 in the
+/// terrain material).
+pub const ATTRIBUTE_WETNESS: MeshVertexAttribute =
+    MeshVertexAttribute::new("Wetness", 1_414_213_562, VertexFormat::Float32);
 
 /// Per-vertex weights of biomes 4..8 (`vec4<f32>` at shader location 9 in the terrain material).
 pub const ATTRIBUTE_BIOME_WEIGHTS_HIGH: MeshVertexAttribute =
@@ -198,5 +203,6 @@ pub fn chunk_mesh_to_bevy(data: ChunkMeshData) -> Mesh {
     .with_inserted_attribute(Mesh::ATTRIBUTE_UV_0, data.uvs)
     .with_inserted_attribute(ATTRIBUTE_BIOME_WEIGHTS_LOW, data.biome_weights_low)
     .with_inserted_attribute(ATTRIBUTE_BIOME_WEIGHTS_HIGH, data.biome_weights_high)
+    .with_inserted_attribute(ATTRIBUTE_WETNESS, data.wetness)
     .with_inserted_indices(Indices::U32(data.indices))
 }

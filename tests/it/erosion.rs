@@ -59,6 +59,7 @@ fn eroded_neighbours_meet_exactly_at_every_level_of_detail() {
                     "step {step}, edge vertex {k}"
                 );
                 assert_eq!(a.normals[ka], b.normals[kb], "step {step}, vertex {k}");
+                assert_eq!(a.wetness[ka], b.wetness[kb], "step {step}, vertex {k}");
             }
         }
     }
@@ -94,6 +95,19 @@ fn a_vertex_has_one_height_at_every_level_of_detail_and_in_ground_queries() {
     let (a, b) = (g.height_at(x0, z0), g.height_at(x0 + spacing, z0));
     let mid = g.height_at(x0 + spacing * 0.5, z0);
     assert!(mid >= a.min(b) - 1e-4 && mid <= a.max(b) + 1e-4);
+}
+
+#[test]
+fn carved_channels_are_wet_and_plain_ground_is_dry() {
+    let (plain, g) = generators();
+    let dry = plain.generate_chunk(HERE, 1);
+    assert_eq!(dry.wetness.len(), dry.positions.len());
+    assert!(dry.wetness.iter().all(|&w| w == 0.0));
+    let wet = g.generate_chunk(HERE, 1);
+    assert_eq!(wet.wetness.len(), wet.positions.len());
+    assert!(wet.wetness.iter().all(|w| (0.0..=1.0).contains(w)));
+    let share = wet.wetness.iter().filter(|&&w| w > 0.5).count() as f32 / wet.wetness.len() as f32;
+    assert!(share > 0.001 && share < 0.5, "wet share {share}");
 }
 
 #[test]
