@@ -47,6 +47,7 @@ pub mod kinds;
 pub mod npc;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod scatter;
 pub mod terrain;
 pub mod texture;
 #[cfg(feature = "egui")]
@@ -60,9 +61,9 @@ pub mod prelude {
     pub use crate::ai::{AiRuntime, AiRuntimePlugin};
     pub use crate::clock::WorldClock;
     pub use crate::config::{ActiveWorld, WorldConfig, WorldConfigPlugin};
+    pub use crate::dialogue::llm::{LanguageModelPlugin, LanguageModelStatus};
     #[cfg(feature = "egui")]
     pub use crate::dialogue::ui::DialogueUiPlugin;
-    pub use crate::dialogue::llm::{LanguageModelPlugin, LanguageModelStatus};
     pub use crate::dialogue::{DialoguePlugin, DialogueReply, ReplyEvent, SayToNpc};
     pub use crate::npc::{Npc, NpcPlugin};
     #[cfg(feature = "render")]

@@ -11,6 +11,7 @@ mod learned;
 mod llm;
 mod npc;
 mod remote_llm;
+mod scatter;
 #[cfg(feature = "egui")]
 mod screenshot;
 mod streaming;
