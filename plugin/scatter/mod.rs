@@ -5,10 +5,21 @@
 //! | [`rules`] | the scatter file (`*.scatter.ron`): layers of objects per biome |
 //! | [`place`], [`ground`] | the pure core: (seed, rules, region, ground) to placements, seam-free and independent of load order |
 //! | [`ScatterWorld`] | the rules compiled for one world's terrain: per-chunk placement and "objects near a point" |
+//! | [`meshes`] | procedural meshes: seeded trees, conifers, bushes, faceted rocks, grass tufts |
+//! | [`ScatterPlugin`] | the ECS shell: placement tasks beside chunk generation, objects as children of their chunk, [`ScatterStats`], [`ScatterIndex`] |
+//!
+//! A chunk gets the layers whose view distance reaches it once it has a mesh; placement runs on
+//! the async compute pool, the objects spawn within the world's per-frame apply budget and go
+//! with their chunk. Trees, bushes and rocks are one entity each sharing a mesh per (kind,
+//! variant) and one material, so Bevy batches them; a chunk's grass is one mesh.
 
 pub mod ground;
+pub mod meshes;
 pub mod place;
 pub mod rules;
+mod spawn;
+#[cfg(feature = "render")]
+mod visuals;
 
 use std::sync::Arc;
 
@@ -20,11 +31,76 @@ pub use place::{
     place_region,
 };
 pub use rules::{DEFAULT_SCATTER_RON, Layer, ObjectKind, ScatterRules};
+pub use spawn::{CompiledScatter, ScatterIndex, ScatterObject, ScatterStats};
+#[cfg(feature = "render")]
+pub use visuals::to_bevy_mesh;
 
+use crate::AigcWorldSystems;
 use crate::config::ConfigError;
-use crate::kinds::{self, Active, FileAsset, FileKind, FileStatus, FollowedFile};
+use crate::kinds::{self, Active, FileAsset, FileKind, FileKindPlugin, FileStatus, FollowedFile};
 use crate::terrain::graph::Plan;
 use crate::terrain::{ChunkCoord, TerrainGenerator};
+
+/// Scatters objects over chunks near observers from the scatter file, and hot-reloads it.
+#[derive(Clone, Debug)]
+pub struct ScatterPlugin {
+    /// Asset path of the scatter file, or `None` to use only the built-in default.
+    pub path: Option<String>,
+}
+
+impl Default for ScatterPlugin {
+    fn default() -> Self {
+        Self {
+            path: Some("worlds/default.scatter.ron".into()),
+        }
+    }
+}
+
+impl Plugin for ScatterPlugin {
+    fn build(&self, app: &mut App) {
+        crate::configure_sets(app);
+        app.add_plugins(FileKindPlugin::<ScatterKind>::new(
+            self.path.clone(),
+            ScatterRules::builtin(),
+        ))
+        .init_resource::<ScatterStats>()
+        .init_resource::<ScatterIndex>()
+        .configure_sets(
+            Update,
+            (ScatterSystems::Plan, ScatterSystems::Apply)
+                .chain()
+                .after(AigcWorldSystems::Apply)
+                .before(AigcWorldSystems::Npcs),
+        )
+        .add_systems(
+            Update,
+            (
+                spawn::compile_scatter
+                    .after(kinds::FileKindSystems)
+                    .in_set(AigcWorldSystems::Config),
+                (spawn::poll_scatter, spawn::plan_scatter)
+                    .chain()
+                    .in_set(ScatterSystems::Plan),
+                (spawn::apply_scatter, spawn::update_scatter_stats)
+                    .chain()
+                    .in_set(ScatterSystems::Apply),
+            ),
+        );
+        #[cfg(feature = "render")]
+        app.init_resource::<visuals::ScatterMeshes>();
+    }
+}
+
+/// Where scatter's systems run in [`Update`], chained, after
+/// [`AigcWorldSystems::Apply`] and before [`AigcWorldSystems::Npcs`].
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScatterSystems {
+    /// Finished placements collected; chunks whose wanted layers changed get placement tasks.
+    Plan,
+    /// Placements spawned as children of their chunks within the apply budget; [`ScatterStats`]
+    /// and [`ScatterIndex`] are current after it.
+    Apply,
+}
 
 /// Scatter files, `*.scatter.ron`: [`ScatterRules`].
 #[derive(Clone, Copy, Debug, Default, TypePath)]

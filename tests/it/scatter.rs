@@ -268,3 +268,136 @@ fn broken_scatter_files_are_reported_where_they_are_wrong() {
     );
     assert!(checked >= 20);
 }
+
+/// Flying at 100 m/s over the world with scatter on: objects appear around the observer, stay
+/// within their layers' reach, go with their chunks, and their number stays bounded.
+#[test]
+fn scatter_follows_a_flying_observer_with_bounded_entities() {
+    use aigc_world::config::ActiveWorld;
+    use aigc_world::prelude::*;
+    use aigc_world::scatter::{CompiledScatter, ScatterIndex, ScatterObject};
+    use aigc_world::terrain::TerrainChunk;
+    use bevy::prelude::*;
+
+    use crate::common::{run_until, scatter_app};
+
+    let mut app = scatter_app();
+    let radius = 128.0;
+    let start = Vec3::new(3.5 * 64.0, 60.0, -0.5 * 64.0);
+    let observer = app
+        .world_mut()
+        .spawn((
+            WorldObserver {
+                view_radius_m: Some(f64::from(radius)),
+            },
+            Transform::from_translation(start).looking_to(Vec3::X, Vec3::Y),
+        ))
+        .id();
+    run_until(&mut app, 3000, |app| {
+        app.world().resource::<TerrainStats>().is_settled()
+            && app.world().resource::<ScatterStats>().is_settled()
+    });
+    let rules = ScatterRules::builtin();
+    let (size, hysteresis) = {
+        let config = app.world().resource::<ActiveWorld>().config().clone();
+        (
+            config.chunk.size_m as f32,
+            config.streaming.hysteresis_m as f32,
+        )
+    };
+    // The most objects a chunk can hold: every candidate of every layer but grass, plus one
+    // grass mesh; times the chunks within reach.
+    let per_chunk: f32 = rules
+        .layers
+        .iter()
+        .filter(|l| l.kind != ObjectKind::Grass)
+        .map(|l| l.max_density() / 100.0 * size * size)
+        .sum::<f32>()
+        + 1.0;
+    let side = (2.0 * (radius + hysteresis) / size).ceil() + 2.0;
+    let bound = (side * side * per_chunk) as usize;
+
+    let check = |app: &mut App, eye: Vec3| {
+        let stats = app.world().resource::<ScatterStats>().clone();
+        assert!(
+            stats.entities > 0 && stats.entities <= bound,
+            "{stats:?} bound {bound}"
+        );
+        assert!(stats.instances >= stats.entities, "{stats:?}");
+        let layers = app
+            .world()
+            .resource::<CompiledScatter>()
+            .world
+            .set
+            .layers
+            .clone();
+        let mut q = app
+            .world_mut()
+            .query::<(&ScatterObject, &ChildOf, &GlobalTransform)>();
+        let mut chunks = app.world_mut().query::<&TerrainChunk>();
+        let mut seen = 0;
+        for (object, parent, at) in q.iter(app.world()) {
+            let chunk = chunks
+                .get(app.world(), parent.parent())
+                .expect("object without chunk");
+            let min = Vec2::new(chunk.x as f32, chunk.z as f32) * size;
+            let d = (min - eye.xz())
+                .max(eye.xz() - min - size)
+                .max(Vec2::ZERO)
+                .length();
+            let reach = layers[object.layer as usize].view_distance + hysteresis + 16.0;
+            assert!(d <= reach, "{:?} {d} m away (reach {reach})", object.kind);
+            if object.kind != ObjectKind::Grass {
+                assert!((at.translation().xz() - min).max_element() <= size + 1e-3);
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, stats.entities);
+        stats
+    };
+    let first = check(&mut app, start);
+    let kinds: Vec<ObjectKind> = {
+        let mut q = app.world_mut().query::<&ScatterObject>();
+        let mut k: Vec<ObjectKind> = q.iter(app.world()).map(|o| o.kind).collect();
+        k.sort_by_key(|k| *k as u8);
+        k.dedup();
+        k
+    };
+    assert!(
+        kinds.contains(&ObjectKind::Grass) && kinds.len() >= 4,
+        "{kinds:?}"
+    );
+    // What the index holds near the observer is what the pure core places there.
+    let near = app
+        .world()
+        .resource::<ScatterIndex>()
+        .near(start.x, start.z, 40.0);
+    assert!(!near.is_empty());
+    let world = app.world().resource::<CompiledScatter>().world.clone();
+    let pure = world.objects_near(
+        aigc_world::scatter::ALL_LAYERS,
+        f64::from(start.x),
+        f64::from(start.z),
+        40.0,
+    );
+    assert_eq!(near, pure);
+
+    // Fly east at 100 m/s (1/60 s frames) for three chunks.
+    let mut eye = start;
+    for frame in 1..=115 {
+        eye.x += 100.0 / 60.0;
+        app.world_mut()
+            .get_mut::<Transform>(observer)
+            .unwrap()
+            .translation = eye;
+        app.update();
+        let entities = app.world().resource::<ScatterStats>().entities;
+        assert!(entities <= bound, "{entities} > {bound} at frame {frame}");
+    }
+    run_until(&mut app, 3000, |app| {
+        app.world().resource::<TerrainStats>().is_settled()
+            && app.world().resource::<ScatterStats>().is_settled()
+    });
+    let last = check(&mut app, eye);
+    assert!(last.placed_total > first.placed_total, "{last:?}");
+}
