@@ -16,6 +16,11 @@ use crate::terrain::{ChunkCoord, TerrainChunk, TerrainSampler, WorldObserver, ca
 /// Placement tasks allowed at once (the async pool is shared with terrain generation).
 const MAX_TASKS: usize = 2;
 
+/// Objects spawned per frame at 60 fps (more on slower frames, see
+/// [`catch_up_factor`]): spawning is applied after the systems run, so the time budget alone
+/// would not see it.
+const MAX_SPAWNS: usize = 250;
+
 /// Observers may drift this far (metres) before chunks are checked again.
 const REPLAN_M: f32 = 4.0;
 
@@ -137,6 +142,8 @@ pub(crate) struct ScatterReady(Option<Placed>);
 pub(crate) struct ScatterPlaced {
     version: (u64, u64),
     mask: LayerMask,
+    entities: usize,
+    instances: usize,
 }
 
 pub(crate) struct Placed {
@@ -260,7 +267,7 @@ pub(crate) fn plan_scatter(
             if placed.is_some() {
                 commands
                     .entity(e)
-                    .queue(clear_objects)
+                    .queue(clear_objects(0))
                     .remove::<ScatterPlaced>();
             }
             continue;
@@ -304,17 +311,22 @@ pub(crate) fn plan_scatter(
     stats.frame_ms = start.elapsed().as_secs_f64() * 1000.0;
 }
 
-/// Despawns a chunk's scatter children.
-fn clear_objects(entity: EntityWorldMut) {
-    let id = entity.id();
-    let world = entity.into_world_mut();
-    let children: Vec<Entity> = world
-        .get::<Children>(id)
-        .map(|c| c.iter().collect())
-        .unwrap_or_default();
-    for child in children {
-        if world.get::<ScatterObject>(child).is_some() {
-            world.despawn(child);
+/// Despawns a chunk's scatter children except those of the layers in `keep`.
+fn clear_objects(keep: LayerMask) -> impl FnOnce(EntityWorldMut) + Send + 'static {
+    move |entity: EntityWorldMut| {
+        let id = entity.id();
+        let world = entity.into_world_mut();
+        let children: Vec<Entity> = world
+            .get::<Children>(id)
+            .map(|c| c.iter().collect())
+            .unwrap_or_default();
+        for child in children {
+            let drop = world
+                .get::<ScatterObject>(child)
+                .is_some_and(|o| o.layer >= 64 || keep & (1 << o.layer) == 0);
+            if drop {
+                world.despawn(child);
+            }
         }
     }
 }
@@ -340,14 +352,19 @@ pub(crate) fn poll_scatter(
     }
 }
 
-/// Spawns ready placements as children of their chunk, nearest first, within the world's
-/// per-frame apply budget (at least one chunk a frame).
+/// Spawns ready placements as children of their chunk within the world's per-frame apply
+/// budget and [`MAX_SPAWNS`] objects (at least one chunk a frame).
 pub(crate) fn apply_scatter(
     mut commands: Commands,
     time: Res<Time<Real>>,
     world: Option<Res<ActiveWorld>>,
     compiled: Option<Res<CompiledScatter>>,
-    mut ready: Query<(Entity, &mut ScatterReady, &Transform)>,
+    mut ready: Query<(
+        Entity,
+        &mut ScatterReady,
+        &Transform,
+        Option<&ScatterPlaced>,
+    )>,
     #[cfg(feature = "render")] mut visuals: super::visuals::VisualParams,
     mut index: ResMut<ScatterIndex>,
     mut stats: ResMut<ScatterStats>,
@@ -358,29 +375,46 @@ pub(crate) fn apply_scatter(
     };
     let budget =
         world.config().streaming.apply_budget_ms * catch_up_factor(time.delta_secs_f64() * 1000.0);
+    let catch_up = catch_up_factor(time.delta_secs_f64() * 1000.0);
+    let max_spawns = (MAX_SPAWNS as f64 * catch_up) as usize;
     let mut applied = 0;
-    for (e, mut result, chunk_transform) in &mut ready {
-        if applied > 0 && start.elapsed().as_secs_f64() * 1000.0 >= budget {
+    let mut spawned = 0;
+    for (e, mut result, chunk_transform, placed) in &mut ready {
+        if applied > 0
+            && (start.elapsed().as_secs_f64() * 1000.0 >= budget || spawned >= max_spawns)
+        {
             break;
         }
         let Some(done) = result.0.take() else {
             continue;
         };
+        // Placement is a function of the version, so objects of layers already shown stay:
+        // only layers that left are despawned, only layers that came are spawned.
+        let old = placed
+            .filter(|p| p.version == done.version)
+            .map_or(0, |p| p.mask);
+        let keep = old & done.mask;
         commands
             .entity(e)
             .remove::<ScatterReady>()
-            .queue(clear_objects);
+            .queue(clear_objects(keep));
         if done.version != compiled.version {
             commands.entity(e).remove::<ScatterPlaced>();
             continue;
         }
+        let new = |p: &Placement| keep & (1 << p.layer) == 0;
+        spawned += done
+            .placements
+            .iter()
+            .filter(|p| p.kind != ObjectKind::Grass && new(p))
+            .count();
         applied += 1;
         let origin = chunk_transform.translation;
         let layers = &compiled.world.set.layers;
         for p in done
             .placements
             .iter()
-            .filter(|p| p.kind != ObjectKind::Grass)
+            .filter(|p| p.kind != ObjectKind::Grass && new(p))
         {
             let up = Vec3::from_array(p.up);
             let rotation = Quat::from_rotation_arc(Vec3::Y, up) * Quat::from_rotation_y(p.yaw);
@@ -404,7 +438,15 @@ pub(crate) fn apply_scatter(
             #[cfg(not(feature = "render"))]
             let _ = (&mut object, layers);
         }
-        if let Some(grass) = done.grass {
+        let grass_layer = done
+            .placements
+            .iter()
+            .find(|p| p.kind == ObjectKind::Grass)
+            .map(|p| p.layer);
+        if let Some(grass) = done
+            .grass
+            .filter(|_| grass_layer.is_some_and(|l| keep & (1 << l) == 0))
+        {
             let tufts = done
                 .placements
                 .iter()
@@ -426,12 +468,20 @@ pub(crate) fn apply_scatter(
             #[cfg(not(feature = "render"))]
             let _ = (&mut object, grass);
         }
-        index.owners.insert(e, done.coord);
-        index.chunks.insert(done.coord, Arc::new(done.placements));
+        let instances = done.placements.len();
+        let objects = done
+            .placements
+            .iter()
+            .filter(|p| p.kind != ObjectKind::Grass)
+            .count();
         commands.entity(e).insert(ScatterPlaced {
             version: done.version,
             mask: done.mask,
+            entities: objects + usize::from(grass_layer.is_some()),
+            instances,
         });
+        index.owners.insert(e, done.coord);
+        index.chunks.insert(done.coord, Arc::new(done.placements));
     }
     stats.frame_ms += start.elapsed().as_secs_f64() * 1000.0;
 }
@@ -439,8 +489,7 @@ pub(crate) fn apply_scatter(
 /// Forgets chunks that were despawned, and counts what is shown.
 pub(crate) fn update_scatter_stats(
     mut removed: RemovedComponents<ScatterPlaced>,
-    placed: Query<(), With<ScatterPlaced>>,
-    objects: Query<&ScatterObject>,
+    placed: Query<&ScatterPlaced>,
     mut index: ResMut<ScatterIndex>,
     mut stats: ResMut<ScatterStats>,
 ) {
@@ -453,7 +502,7 @@ pub(crate) fn update_scatter_stats(
         }
     }
     stats.chunks = placed.iter().count();
-    stats.entities = objects.iter().count();
-    stats.instances = objects.iter().map(|o| o.instances as usize).sum();
+    stats.entities = placed.iter().map(|p| p.entities).sum();
+    stats.instances = placed.iter().map(|p| p.instances).sum();
     stats.max_frame_ms = stats.max_frame_ms.max(stats.frame_ms);
 }
