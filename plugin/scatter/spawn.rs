@@ -148,6 +148,8 @@ pub(crate) struct ScatterPlaced {
 
 pub(crate) struct Placed {
     coord: ChunkCoord,
+    /// Layers already shown when the task started, not placed again.
+    have: LayerMask,
     placements: Vec<Placement>,
     grass: Option<ObjectMesh>,
     version: (u64, u64),
@@ -275,18 +277,19 @@ pub(crate) fn plan_scatter(
         if current == Some(target) {
             continue;
         }
-        wanted.push((d, e, chunk.coord(), target));
+        wanted.push((d, e, chunk.coord(), target, current.unwrap_or(0) & target));
     }
     stats.in_flight = running;
     let free = MAX_TASKS.saturating_sub(running);
     stats.pending = wanted.len().saturating_sub(free);
     wanted.sort_by(|a, b| a.0.total_cmp(&b.0));
     let pool = AsyncComputeTaskPool::get();
-    for &(_, e, coord, mask) in wanted.iter().take(free) {
+    for &(_, e, coord, mask, have) in wanted.iter().take(free) {
         let scatter = compiled.world.clone();
         let task = pool.spawn(async move {
             let start = Instant::now();
-            let placements = scatter.place_chunk(coord, mask);
+            // Layers already shown keep their objects: only the new ones are placed.
+            let placements = scatter.place_chunk(coord, mask & !have);
             let (origin, _) = scatter.chunk_bounds(coord);
             let grass = placements
                 .iter()
@@ -294,6 +297,7 @@ pub(crate) fn plan_scatter(
                 .then(|| grass_mesh(&placements, origin));
             Placed {
                 coord,
+                have,
                 placements,
                 grass,
                 version,
@@ -393,7 +397,7 @@ pub(crate) fn apply_scatter(
         let old = placed
             .filter(|p| p.version == done.version)
             .map_or(0, |p| p.mask);
-        let keep = old & done.mask;
+        let keep = old & done.mask & done.have;
         commands
             .entity(e)
             .remove::<ScatterReady>()
@@ -468,20 +472,29 @@ pub(crate) fn apply_scatter(
             #[cfg(not(feature = "render"))]
             let _ = (&mut object, grass);
         }
-        let instances = done.placements.len();
-        let objects = done
-            .placements
-            .iter()
-            .filter(|p| p.kind != ObjectKind::Grass)
-            .count();
+        // The chunk's placements: the kept layers' from before, and the new ones.
+        let mut all: Vec<Placement> = index
+            .chunks
+            .get(&done.coord)
+            .map(|v| {
+                v.iter()
+                    .filter(|p| keep & (1 << p.layer) != 0)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.extend(done.placements);
+        let instances = all.len();
+        let objects = all.iter().filter(|p| p.kind != ObjectKind::Grass).count();
+        let has_grass = all.iter().any(|p| p.kind == ObjectKind::Grass);
         commands.entity(e).insert(ScatterPlaced {
             version: done.version,
             mask: done.mask,
-            entities: objects + usize::from(grass_layer.is_some()),
+            entities: objects + usize::from(has_grass),
             instances,
         });
         index.owners.insert(e, done.coord);
-        index.chunks.insert(done.coord, Arc::new(done.placements));
+        index.chunks.insert(done.coord, Arc::new(all));
     }
     stats.frame_ms += start.elapsed().as_secs_f64() * 1000.0;
 }
