@@ -1,6 +1,7 @@
 //! Integration tests, in one binary so the stack links once.
 
 mod common;
+mod determinism;
 mod dialogue;
 mod dialogue_app;
 mod file_kinds;
@@ -12,6 +13,7 @@ mod llm;
 mod npc;
 mod remote_llm;
 mod scatter;
+mod soak;
 #[cfg(feature = "egui")]
 mod screenshot;
 mod streaming;

@@ -6,11 +6,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::LlmError;
 use super::gguf::GgufFile;
 use super::model::{Engine, LanguageModel, Session};
 use super::tokenizer::{ChatTemplate, Tokenizer};
 use super::weights::LlamaWeights;
-use super::LlmError;
 use crate::ai::backend::ComputeDevice;
 use crate::ai::worker::{AiError, AiOutput};
 use crate::config::{ConfigError, ConfigErrorKind};

@@ -49,21 +49,33 @@ impl TinyLlama {
         for (key, value) in &file.metadata {
             w = w.meta(key.clone(), value.clone());
         }
-        let strings = |v: Vec<String>| MetaValue::Array(v.into_iter().map(MetaValue::Str).collect());
+        let strings =
+            |v: Vec<String>| MetaValue::Array(v.into_iter().map(MetaValue::Str).collect());
         w = w
             .meta("tokenizer.ggml.model", MetaValue::Str("gpt2".into()))
             .meta("tokenizer.ggml.pre", MetaValue::Str("smollm".into()))
             .meta("tokenizer.ggml.tokens", strings(tokens))
             .meta(
                 "tokenizer.ggml.token_type",
-                MetaValue::Array(types.into_iter().map(|t| MetaValue::Int(t as i64)).collect()),
+                MetaValue::Array(
+                    types
+                        .into_iter()
+                        .map(|t| MetaValue::Int(t as i64))
+                        .collect(),
+                ),
             )
             .meta(
                 "tokenizer.ggml.merges",
                 strings(MERGES.iter().map(|(a, b)| format!("{a} {b}")).collect()),
             )
-            .meta("tokenizer.ggml.bos_token_id", MetaValue::UInt(first_markup + 1))
-            .meta("tokenizer.ggml.eos_token_id", MetaValue::UInt(first_markup + 2))
+            .meta(
+                "tokenizer.ggml.bos_token_id",
+                MetaValue::UInt(first_markup + 1),
+            )
+            .meta(
+                "tokenizer.ggml.eos_token_id",
+                MetaValue::UInt(first_markup + 2),
+            )
             .meta("tokenizer.ggml.add_bos_token", MetaValue::Bool(false))
             .meta("general.name", MetaValue::Str("tiny chat".into()));
         for t in &file.tensors {
