@@ -13,9 +13,9 @@ mod llm;
 mod npc;
 mod remote_llm;
 mod scatter;
-mod soak;
 #[cfg(feature = "egui")]
 mod screenshot;
+mod soak;
 mod streaming;
 mod terrain_core;
 mod textures;
