@@ -27,7 +27,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 const MODEL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    "/assets/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 );
 
 /// Resident set size of this process in bytes (Linux), for the memory report.

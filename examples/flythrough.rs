@@ -14,7 +14,18 @@
 //! ```
 //!
 //! `--sync` generates chunks on the frame thread instead of the async compute pool, to show what
-//! background generation buys.
+//! background generation buys. Scatter (trees, rocks, grass) is on; `--no-scatter` leaves it
+//! out, the baseline for what it costs.
+//!
+//! Every run ends with a second line measured in the same process right after the flight: the
+//! same number of paced frames of an empty `MinimalPlugins` app, the baseline the plugin's own
+//! cost is read against (`--speed 0` measures the idle cost: nothing moves, nothing arrives).
+//! `--seed N` replaces the world file's seed.
+//!
+//! `--talk` keeps a conversation going during the flight: whenever no reply is on its way, the
+//! player says a line to the nearest NPC, so the language model (when `assets/ai/npc.llm.ron`
+//! has one and it is fetched) generates on its worker while the frames are timed. The start
+//! waits for the model to load, and the line ends with the replies and who answered them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,8 +35,12 @@ use std::time::{Duration, Instant};
 mod common;
 
 use aigc_world::config::{ActiveWorld, WorldConfigStatus};
+use aigc_world::dialogue::llm::{LanguageModelState, LanguageModelStatus};
+use aigc_world::dialogue::{DialogueReply, ReplyEvent, SayToNpc};
+use aigc_world::npc::Npc;
 use aigc_world::prelude::*;
 use aigc_world::terrain::{StreamingMode, TerrainSampler};
+use bevy::ecs::message::{MessageCursor, Messages};
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 
@@ -36,6 +51,9 @@ struct Args {
     speed: f32,
     seconds: f32,
     sync: bool,
+    no_scatter: bool,
+    seed: Option<u64>,
+    talk: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +62,9 @@ fn parse_args() -> Result<Args, String> {
         speed: 100.0,
         seconds: 30.0,
         sync: false,
+        no_scatter: false,
+        seed: None,
+        talk: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -61,9 +82,18 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--seconds: {e}"))?
             }
             "--sync" => args.sync = true,
+            "--no-scatter" => args.no_scatter = true,
+            "--talk" => args.talk = true,
+            "--seed" => {
+                args.seed = Some(
+                    value("--seed")?
+                        .parse()
+                        .map_err(|e| format!("--seed: {e}"))?,
+                )
+            }
             "--help" | "-h" => {
                 return Err(
-                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync]"
+                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--talk] [--no-scatter]"
                         .into(),
                 );
             }
@@ -90,15 +120,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut group = AigcWorldPlugin.set(WorldConfigPlugin {
+        path: Some(world_path),
+    });
+    if args.no_scatter {
+        group = group.disable::<ScatterPlugin>();
+    }
     app.add_plugins((
         // Generation threads at background priority, as a game on two cores should run them.
         MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
         bevy::log::LogPlugin::default(),
         TransformPlugin,
         AssetPlugin::default(),
-        AigcWorldPlugin.set(WorldConfigPlugin {
-            path: Some(world_path),
-        }),
+        group,
     ))
     .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME))
     .insert_resource(TerrainSettings {
@@ -131,6 +165,17 @@ fn main() -> ExitCode {
         thread::sleep(Duration::from_millis(1));
     }
 
+    if let Some(seed) = args.seed {
+        let mut world = app.world_mut().resource_mut::<ActiveWorld>();
+        let mut config = (**world.config()).clone();
+        config.seed = seed;
+        if let Err(e) = world.replace(config, format!("--seed {seed}")) {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+        app.update();
+    }
+
     let ground = |app: &App, x: f32| app.world().resource::<TerrainSampler>().height_at(x, 0.0);
     let altitude = 60.0;
     let y = ground(&app, 0.0).max(0.0) + altitude;
@@ -142,21 +187,28 @@ fn main() -> ExitCode {
         ))
         .id();
 
-    // The loading screen: the starting area settles before the flight is timed.
+    // The loading screen: the starting area settles (and, with --talk, the language model
+    // loads and someone stands near) before the flight is timed.
+    let loading = Instant::now();
     loop {
         let start = Instant::now();
         app.update();
-        if app.world().resource::<TerrainStats>().is_settled() {
+        let settled = app.world().resource::<TerrainStats>().is_settled();
+        let talk_ready = !args.talk || talk_ready(&mut app) || loading.elapsed().as_secs() > 60;
+        if settled && talk_ready {
             break;
         }
         thread::sleep(FRAME.saturating_sub(start.elapsed()));
     }
+    let mut talk = Talk::new(&app);
 
     let frames = (args.seconds * 60.0).round() as usize;
     let step = args.speed / 60.0;
     let generated_before = app.world().resource::<TerrainStats>().generated_total;
     let mut times = Vec::with_capacity(frames);
     let mut resident_max = 0;
+    let mut scatter_entities_max = 0;
+    let mut scatter_instances_max = 0;
     let mut outran = 0;
     let mut x = 0.0f32;
     let size = app.world().resource::<ActiveWorld>().config().chunk.size_m as f32;
@@ -166,6 +218,9 @@ fn main() -> ExitCode {
         if let Some(mut t) = app.world_mut().get_mut::<Transform>(observer) {
             t.translation = Vec3::new(x, y, 0.0);
         }
+        if args.talk {
+            talk.step(&mut app, observer);
+        }
         let start = Instant::now();
         app.update();
         let took = start.elapsed();
@@ -173,6 +228,10 @@ fn main() -> ExitCode {
 
         let stats = app.world().resource::<TerrainStats>();
         resident_max = resident_max.max(stats.resident);
+        if let Some(scatter) = app.world().get_resource::<ScatterStats>() {
+            scatter_entities_max = scatter_entities_max.max(scatter.entities);
+            scatter_instances_max = scatter_instances_max.max(scatter.instances);
+        }
         let under = ((x / size).floor() as i32, 0);
         let mut chunks = app.world_mut().query::<&TerrainChunk>();
         let ready = chunks
@@ -184,19 +243,188 @@ fn main() -> ExitCode {
         thread::sleep(FRAME.saturating_sub(took));
     }
 
-    times.sort_by(f64::total_cmp);
-    let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+    let ours = Percentiles::of(times);
     let generated = app.world().resource::<TerrainStats>().generated_total - generated_before;
+    let (scatter_chunks, scatter_ms) = app
+        .world()
+        .get_resource::<ScatterStats>()
+        .map_or((0, 0.0), |s| (s.placed_total, s.mean_place_ms));
     println!(
-        "flythrough: speed={} frames={} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} chunks_generated={} resident_max={} outran={}",
+        "flythrough: speed={} frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} chunks_generated={} resident_max={} outran={} scatter_chunks={} scatter_ms_per_chunk={:.2} scatter_entities_max={} scatter_instances_max={}",
         args.speed,
-        times.len(),
-        pct(0.5),
-        pct(0.99),
-        times.last().copied().unwrap_or(0.0),
+        frames,
+        ours.p50,
+        ours.p99,
+        ours.max,
         generated,
         resident_max,
-        outran
+        outran,
+        scatter_chunks,
+        scatter_ms,
+        scatter_entities_max,
+        scatter_instances_max
     );
+    if args.talk {
+        println!("{}", talk.summary(&app));
+    }
+    // The app stays alive (its threads idle) while the baseline runs, as in a game.
+    let empty = empty_app_frames(frames);
+    println!(
+        "baseline: empty_app frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} overhead_p50_ms={:.3} overhead_p99_ms={:.3}",
+        frames,
+        empty.p50,
+        empty.p99,
+        empty.max,
+        ours.p50 - empty.p50,
+        ours.p99 - empty.p99
+    );
+    drop(app);
     ExitCode::SUCCESS
+}
+
+/// Frame time percentiles in milliseconds.
+struct Percentiles {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Percentiles {
+    fn of(mut times: Vec<f64>) -> Self {
+        if times.is_empty() {
+            return Self {
+                p50: 0.0,
+                p99: 0.0,
+                max: 0.0,
+            };
+        }
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+        Self {
+            p50: pct(0.5),
+            p99: pct(0.99),
+            max: times[times.len() - 1],
+        }
+    }
+}
+
+/// Main-thread times of `frames` paced updates of an empty `MinimalPlugins` app with the same
+/// task pools: what any Bevy app costs, to read the plugin's figures against.
+fn empty_app_frames(frames: usize) -> Percentiles {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
+        TransformPlugin,
+    ))
+    .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME));
+    app.finish();
+    app.cleanup();
+    let mut times = Vec::with_capacity(frames);
+    for _ in 0..frames {
+        let start = Instant::now();
+        app.update();
+        let took = start.elapsed();
+        times.push(took.as_secs_f64() * 1000.0);
+        thread::sleep(FRAME.saturating_sub(took));
+    }
+    Percentiles::of(times)
+}
+
+/// Whether the language model settled (ready, failed or off) and an NPC stands.
+fn talk_ready(app: &mut App) -> bool {
+    let settled = !matches!(
+        app.world().resource::<LanguageModelStatus>().state,
+        LanguageModelState::Loading { .. }
+    );
+    let mut npcs = app.world_mut().query_filtered::<(), With<Npc>>();
+    settled && npcs.iter(app.world()).next().is_some()
+}
+
+/// A conversation kept going with the nearest NPC while the flight is timed.
+struct Talk {
+    replies: MessageCursor<DialogueReply>,
+    waiting: bool,
+    said: usize,
+    done: usize,
+    by_source: Vec<(String, usize)>,
+    fell_back: usize,
+}
+
+impl Talk {
+    fn new(app: &App) -> Self {
+        Self {
+            replies: app
+                .world()
+                .resource::<Messages<DialogueReply>>()
+                .get_cursor(),
+            waiting: false,
+            said: 0,
+            done: 0,
+            by_source: Vec::new(),
+            fell_back: 0,
+        }
+    }
+
+    /// Reads the replies of the last frame and, when none is on its way, says the next line.
+    fn step(&mut self, app: &mut App, observer: Entity) {
+        let messages = app.world().resource::<Messages<DialogueReply>>();
+        for reply in self.replies.read(messages) {
+            if let ReplyEvent::Done {
+                source, fell_back, ..
+            } = &reply.event
+            {
+                self.waiting = false;
+                self.done += 1;
+                self.fell_back += usize::from(*fell_back);
+                match self.by_source.iter_mut().find(|(s, _)| s == source) {
+                    Some((_, n)) => *n += 1,
+                    None => self.by_source.push((source.clone(), 1)),
+                }
+            }
+        }
+        if self.waiting {
+            return;
+        }
+        let Some(eye) = app
+            .world()
+            .get::<GlobalTransform>(observer)
+            .map(|t| t.translation())
+        else {
+            return;
+        };
+        let mut npcs = app
+            .world_mut()
+            .query_filtered::<(Entity, &GlobalTransform), With<Npc>>();
+        let nearest = npcs
+            .iter(app.world())
+            .map(|(e, t)| (t.translation().distance_squared(eye), e))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, npc)) = nearest {
+            const LINES: [&str; 3] = [
+                "Hello! What is this place like?",
+                "Where is the nearest village?",
+                "What do you do here?",
+            ];
+            let line = LINES[self.said % LINES.len()];
+            app.world_mut().write_message(SayToNpc::new(npc, line));
+            self.said += 1;
+            self.waiting = true;
+        }
+    }
+
+    fn summary(&self, app: &App) -> String {
+        let sources: Vec<String> = self
+            .by_source
+            .iter()
+            .map(|(s, n)| format!("{s}:{n}"))
+            .collect();
+        format!(
+            "talk: model={:?} lines_said={} replies={} fell_back={} sources={}",
+            app.world().resource::<LanguageModelStatus>().state,
+            self.said,
+            self.done,
+            self.fell_back,
+            sources.join(",")
+        )
+    }
 }

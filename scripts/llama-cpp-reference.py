@@ -64,7 +64,7 @@ def post(port, path, body):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("LLAMA_CPP_BIN", DEFAULT_BIN))
-    ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    ap.add_argument("--model", default="assets/models/SmolLM2-135M-Instruct.Q4_1.gguf")
     ap.add_argument("--out", default="tests/fixtures/smollm2_greedy.json")
     ap.add_argument("--tokens", type=int, default=24)
     ap.add_argument("--server-args", default="", help="extra llama-server arguments, e.g. '-fa off'")

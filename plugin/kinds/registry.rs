@@ -55,6 +55,7 @@ static KINDS: &[KindInfo] = &[
     KindInfo::of::<crate::dialogue::llm::LanguageSettingsKind>(),
     KindInfo::of::<crate::ai::llm::loaded::LanguageModelKind>(),
     KindInfo::of::<crate::erosion::ErosionModelKind>(),
+    KindInfo::of::<crate::scatter::ScatterKind>(),
 ];
 
 /// Every file kind the crate reads.

@@ -95,8 +95,10 @@ pub struct Culture {
     pub occupations: BTreeMap<String, f32>,
 }
 
-/// A name generator.
+/// A name generator. Its variants deny unknown fields like every struct of the file: a
+/// misspelt `max_midle` is an error, not a silently ignored line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum NameGen {
     /// Syllables strung together: one from `first`, zero or more from `middle`, one from `last`.
     Syllables {

@@ -182,8 +182,14 @@ pub(crate) fn poll_npc_tasks(
     mut tasks: Query<(Entity, &mut NpcTask, &Transform)>,
     placed: Query<(), With<NpcsPlaced>>,
     npcs: Query<(), With<Npc>>,
+    mut removed: RemovedComponents<NpcsPlaced>,
     mut stats: ResMut<NpcStats>,
 ) {
+    // Idle (no placement running, no chunk's people removed): the counts cannot have changed.
+    let removed = removed.read().count() > 0;
+    if tasks.is_empty() && !removed {
+        return;
+    }
     let start = Instant::now();
     for (e, mut task, chunk_transform) in &mut tasks {
         let Some((records, ms)) = check_ready(&mut task.task) else {

@@ -450,6 +450,37 @@ impl TerrainGenerator {
         }
     }
 
+    /// The full-detail grid of `nx * nz` vertices from full-detail vertex index `(ix0, iz0)`
+    /// (world position = index * [`spacing`](Self::spacing)), row-major with x fastest.
+    pub fn full_grid(&self, ix0: i64, iz0: i64, nx: usize, nz: usize) -> Grid {
+        Grid {
+            ix0,
+            iz0,
+            stride: 1,
+            spacing: self.spacing,
+            nx,
+            nz,
+        }
+    }
+
+    /// Heights over `grid`: the same bits as chunk mesh vertices at the same indices.
+    pub fn heights_on(&self, grid: Grid) -> Vec<f32> {
+        self.run_one(&self.height_plan, &Coords::Grid(grid))
+    }
+
+    /// Sea-level temperature and moisture over `grid`, as the chunk meshes use them.
+    pub fn climate_on(&self, grid: Grid) -> (Vec<f32>, Vec<f32>) {
+        let mut climate = self.graph.run(&self.climate_plan, &Coords::Grid(grid));
+        let moisture = climate.pop().unwrap_or_default();
+        let temperature = climate.pop().unwrap_or_default();
+        (temperature, moisture)
+    }
+
+    /// The compiled noise graph, for other nodes of the world file (scatter clustering).
+    pub fn graph(&self) -> &NoiseGraph {
+        &self.graph
+    }
+
     fn run_one(&self, plan: &Plan, coords: &Coords) -> Vec<f32> {
         self.graph
             .run(plan, coords)

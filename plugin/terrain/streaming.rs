@@ -78,7 +78,29 @@ pub(crate) struct ChunkIndex {
     /// Observer positions at the last full plan; re-plan when one moves far enough.
     last_plan: Vec<Vec3>,
     last_version: u64,
+    /// Observer view directions when the chunks' `in_view` flags were last refreshed.
+    last_forward: Vec<Vec2>,
+    /// Set whenever a chunk's wanted work may have changed (a plan, a finished or discarded
+    /// result, a new world, new settings); [`dispatch_tasks`] scans the chunks only then, so an
+    /// idle world costs nothing per chunk.
+    work_changed: bool,
+    /// Set whenever a chunk changed state; [`update_stats`] recounts only then.
+    stats_changed: bool,
+    /// Chunks out of reach, despawned a few per frame ([`RETIRE_PER_FRAME`]) so crossing a
+    /// chunk border does not drop a whole row of meshes and entities in one frame.
+    retiring: Vec<Entity>,
+    /// Each observer's position last frame and smoothed ground velocity (m/s), for looking
+    /// ahead along the direction of travel.
+    motion: Vec<(Vec3, Vec2)>,
 }
+
+/// How far ahead (seconds of travel) work is prioritised: a chunk this far along an observer's
+/// path is as urgent as one beside it, so fast flight finds the ground ready.
+const LOOK_AHEAD_S: f32 = 2.0;
+
+/// Out-of-reach chunks despawned per frame, at least; a longer queue goes faster (a tenth of
+/// it per frame), so a teleport still clears within a few frames.
+const RETIRE_PER_FRAME: usize = 4;
 
 /// Internal streaming state of a chunk (kept apart from [`TerrainChunk`] so our writes do not
 /// trigger users' change detection on it).
@@ -89,10 +111,15 @@ pub(crate) struct ChunkState {
     want_step: u32,
     /// Distance to the nearest observer at the last plan, and whether it is in a view cone.
     distance: f32,
+    /// The smaller of `distance` and the distance to where an observer will be in
+    /// [`LOOK_AHEAD_S`]: what orders the work.
+    urgency: f32,
     in_view: bool,
     /// `(step, version)` of the mesh shown, of the task running, of the result waiting.
     shown: Option<(u32, u64)>,
     running: Option<(u32, u64)>,
+    /// Out of reach and waiting to be despawned: no more work, not counted.
+    retired: bool,
 }
 
 /// A generation task.
@@ -182,13 +209,17 @@ fn chunk_distance(p: Vec2, c: ChunkCoord, size: f32) -> f32 {
 /// Spawns chunks that came into range, despawns those that left it, and updates wanted detail.
 pub(crate) fn plan_chunks(
     mut commands: Commands,
+    time: Res<Time>,
     world: Res<ActiveWorld>,
     sampler: Option<Res<TerrainSampler>>,
     settings: Res<TerrainSettings>,
     mut index: ResMut<ChunkIndex>,
     observers: Query<(&GlobalTransform, &WorldObserver)>,
     mut chunks: Query<&mut ChunkState>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    shown_meshes: Query<&Mesh3d>,
 ) {
+    retire_some(&mut commands, &mut index, &mut meshes, &shown_meshes);
     let Some(sampler) = sampler else { return };
     if settings.frozen {
         return;
@@ -218,6 +249,18 @@ pub(crate) fn plan_chunks(
     // Re-plan only when an observer moved a fraction of a chunk or the world changed; the view
     // direction still updates every frame for ordering.
     let positions: Vec<Vec3> = observers.iter().map(|(t, _)| t.translation()).collect();
+    track_motion(&mut index.motion, &positions, time.delta_secs());
+    let ahead: Vec<Vec2> = views
+        .iter()
+        .zip(&index.motion)
+        .map(|(&(p, _, radius), &(_, v))| p + (v * LOOK_AHEAD_S).clamp_length_max(radius * 0.5))
+        .collect();
+    let urgency = |c: ChunkCoord, d: f32| {
+        ahead
+            .iter()
+            .map(|&a| chunk_distance(a, c, size))
+            .fold(d, f32::min)
+    };
     let moved = positions.len() != index.last_plan.len()
         || positions
             .iter()
@@ -235,16 +278,33 @@ pub(crate) fn plan_chunks(
     };
 
     if !moved && index.last_version == world.version() {
-        for mut state in &mut chunks {
-            let v = in_view(state.coord);
-            if state.in_view != v {
-                state.in_view = v;
+        // Turning changes only the order of work: refresh the flags when a view turned by more
+        // than about a degree, not every frame.
+        let forwards: Vec<Vec2> = views.iter().map(|v| v.1).collect();
+        let turned = forwards.len() != index.last_forward.len()
+            || forwards
+                .iter()
+                .zip(&index.last_forward)
+                .any(|(a, b)| a.dot(*b) < 0.9998);
+        if turned {
+            index.last_forward = forwards;
+            let mut any = false;
+            for mut state in &mut chunks {
+                let v = in_view(state.coord);
+                if state.in_view != v {
+                    state.in_view = v;
+                    any = true;
+                }
             }
+            index.work_changed |= any;
         }
         return;
     }
     index.last_plan = positions;
     index.last_version = world.version();
+    index.last_forward = views.iter().map(|v| v.1).collect();
+    index.work_changed = true;
+    index.stats_changed = true;
 
     // Nearest observer distance for every chunk within reach of any observer.
     let hysteresis = config.hysteresis_m as f32;
@@ -280,7 +340,10 @@ pub(crate) fn plan_chunks(
         .collect();
     for c in gone {
         if let Some(e) = index.map.remove(&c) {
-            commands.entity(e).despawn();
+            if let Ok(mut state) = chunks.get_mut(e) {
+                state.retired = true;
+            }
+            index.retiring.push(e);
         }
     }
 
@@ -291,6 +354,7 @@ pub(crate) fn plan_chunks(
                     let current = state.shown.map(|s| s.0).or(Some(state.want_step));
                     state.want_step = wanted_step(config, f64::from(d), current);
                     state.distance = d;
+                    state.urgency = urgency(c, d);
                     state.in_view = in_view(c);
                 }
             }
@@ -309,9 +373,11 @@ pub(crate) fn plan_chunks(
                             coord: c,
                             want_step: wanted_step(config, f64::from(d), None),
                             distance: d,
+                            urgency: urgency(c, d),
                             in_view: in_view(c),
                             shown: None,
                             running: None,
+                            retired: false,
                         },
                         ChunkMeshBytes::default(),
                         Transform::from_xyz(origin.0 as f32, 0.0, origin.1 as f32),
@@ -324,12 +390,62 @@ pub(crate) fn plan_chunks(
     }
 }
 
+/// Updates each observer's smoothed ground velocity from its move since last frame. A jump
+/// (a teleport) is capped, so it does not throw the look-ahead far off.
+fn track_motion(motion: &mut Vec<(Vec3, Vec2)>, positions: &[Vec3], dt: f32) {
+    if motion.len() != positions.len() {
+        *motion = positions.iter().map(|&p| (p, Vec2::ZERO)).collect();
+        return;
+    }
+    for ((last, velocity), &p) in motion.iter_mut().zip(positions) {
+        if dt > 0.0 {
+            let now = ((p - *last).xz() / dt).clamp_length_max(1000.0);
+            *velocity = velocity.lerp(now, 0.25);
+        }
+        *last = p;
+    }
+}
+
+/// Despawns a few retired chunks; their mesh data is dropped on a pool thread rather than
+/// freed here, where a row of large buffers returned to the OS at once costs a frame.
+fn retire_some(
+    commands: &mut Commands,
+    index: &mut ChunkIndex,
+    meshes: &mut Assets<Mesh>,
+    shown_meshes: &Query<&Mesh3d>,
+) {
+    if index.retiring.is_empty() {
+        return;
+    }
+    let n = RETIRE_PER_FRAME.max(index.retiring.len().div_ceil(10));
+    let at = index.retiring.len().saturating_sub(n);
+    let batch: Vec<Entity> = index.retiring.drain(at..).collect();
+    let mut freed = Vec::with_capacity(batch.len());
+    for e in batch {
+        if let Ok(mesh) = shown_meshes.get(e)
+            && let Some(data) = meshes.remove(mesh.id())
+        {
+            freed.push(data);
+        }
+        // The task component goes with the entity, which cancels it.
+        if let Ok(mut chunk) = commands.get_entity(e) {
+            chunk.try_despawn();
+        }
+    }
+    if !freed.is_empty() {
+        AsyncComputeTaskPool::get()
+            .spawn(async move { drop(freed) })
+            .detach();
+    }
+    index.stats_changed = true;
+}
+
 /// Priority of a chunk's work: lower runs first. Holes before detail changes, in view before
 /// behind, near before far.
 fn priority(state: &ChunkState) -> f32 {
     let hole = if state.shown.is_none() { 0.0 } else { 1.0e6 };
     let view = if state.in_view { 1.0 } else { 3.0 };
-    hole + state.distance * view
+    hole + state.urgency * view
 }
 
 /// How far behind a frame rate of 60 the last frame was, between 1 and 16: the streaming limits
@@ -348,10 +464,17 @@ pub(crate) fn dispatch_tasks(
     world: Res<ActiveWorld>,
     sampler: Option<Res<TerrainSampler>>,
     settings: Res<TerrainSettings>,
+    mut index: ResMut<ChunkIndex>,
     mut counters: ResMut<FrameCounters>,
     mut chunks: Query<(Entity, &mut ChunkState, Has<ChunkTask>, Has<ChunkReady>)>,
 ) {
     let Some(sampler) = sampler else { return };
+    if sampler.is_changed() || settings.is_changed() {
+        index.work_changed = true;
+    }
+    if !index.work_changed {
+        return;
+    }
     let version = sampler.version();
     let mut max = world.config().streaming.max_tasks_in_flight as usize;
     if settings.mode == StreamingMode::Background {
@@ -362,6 +485,13 @@ pub(crate) fn dispatch_tasks(
     let mut running = 0;
     let mut candidates: Vec<(f32, Entity)> = Vec::new();
     for (e, mut state, has_task, has_ready) in &mut chunks {
+        if state.retired {
+            if has_task {
+                commands.entity(e).remove::<ChunkTask>();
+                state.running = None;
+            }
+            continue;
+        }
         let want = (state.want_step, version);
         if has_task {
             if state.running == Some(want) {
@@ -377,6 +507,9 @@ pub(crate) fn dispatch_tasks(
         }
     }
     let free = max.saturating_sub(running);
+    // Scan again next frame only while work is left waiting for a slot.
+    index.work_changed = candidates.len() > free;
+    index.stats_changed = true;
     if free == 0 || candidates.is_empty() {
         return;
     }
@@ -412,10 +545,14 @@ pub(crate) fn dispatch_tasks(
 pub(crate) fn poll_tasks(
     mut commands: Commands,
     mut tasks: Query<(Entity, &mut ChunkTask)>,
+    mut index: ResMut<ChunkIndex>,
     mut counters: ResMut<FrameCounters>,
 ) {
     for (e, mut task) in &mut tasks {
         if let Some(done) = check_ready(&mut task.0) {
+            // A slot is free again.
+            index.work_changed = true;
+            index.stats_changed = true;
             counters.record(done.generation_ms);
             commands
                 .entity(e)
@@ -438,8 +575,16 @@ pub(crate) fn apply_chunks(
         &mut TerrainChunk,
         &mut ChunkMeshBytes,
     )>,
+    mut index: ResMut<ChunkIndex>,
     mut counters: ResMut<FrameCounters>,
 ) {
+    if ready.is_empty() {
+        counters.apply_ms = 0.0;
+        return;
+    }
+    // A result applied or found stale changes what the chunk still needs.
+    index.work_changed = true;
+    index.stats_changed = true;
     let start = Instant::now();
     let budget =
         world.config().streaming.apply_budget_ms * catch_up_factor(time.delta_secs_f64() * 1000.0);
@@ -460,6 +605,9 @@ pub(crate) fn apply_chunks(
         let Some(done) = result.0.take() else {
             continue;
         };
+        if state.retired {
+            continue;
+        }
         if state.running == Some((done.step, done.version)) {
             state.running = None;
         }
@@ -507,6 +655,7 @@ impl FrameCounters {
 /// Counts chunks by state into [`TerrainStats`] and resets the frame's counters.
 pub(crate) fn update_stats(
     sampler: Option<Res<TerrainSampler>>,
+    mut index: ResMut<ChunkIndex>,
     mut counters: ResMut<FrameCounters>,
     mut stats: ResMut<TerrainStats>,
     chunks: Query<(
@@ -516,6 +665,17 @@ pub(crate) fn update_stats(
         Has<ChunkReady>,
     )>,
 ) {
+    let sampler_changed = sampler.as_ref().is_some_and(|s| s.is_changed());
+    if !index.stats_changed && !sampler_changed {
+        // Nothing moved between states: only this frame's timings reset.
+        if stats.apply_ms != 0.0 || stats.generation_ms != 0.0 {
+            stats.apply_ms = 0.0;
+            stats.generation_ms = 0.0;
+        }
+        *counters = FrameCounters::default();
+        return;
+    }
+    index.stats_changed = false;
     let version = sampler.map_or(0, |s| s.version());
     let mut s = TerrainStats {
         generated_total: stats.generated_total + counters.finished,
@@ -529,6 +689,9 @@ pub(crate) fn update_stats(
         ..default()
     };
     for (state, bytes, has_task, has_ready) in &chunks {
+        if state.retired {
+            continue;
+        }
         s.chunks += 1;
         if state.shown.is_some() {
             s.resident += 1;
@@ -542,7 +705,7 @@ pub(crate) fn update_stats(
             s.pending += 1;
         }
     }
-    *stats = s;
+    stats.set_if_neq(s);
     *counters = FrameCounters::default();
 }
 

@@ -9,7 +9,9 @@ use bevy_egui::{EguiContexts, egui};
 
 use super::WorldUiSettings;
 use crate::ai::AiRuntime;
+use crate::dialogue::llm::{LanguageModelState, LanguageModelStatus};
 use crate::npc::Npc;
+use crate::scatter::ScatterStats;
 use crate::terrain::TerrainStats;
 use crate::texture::{TextureSource, TextureStatus};
 
@@ -61,8 +63,10 @@ pub(crate) struct StatsSources<'w, 's> {
     diagnostics: Option<Res<'w, DiagnosticsStore>>,
     history: Res<'w, FrameTimeHistory>,
     terrain: Option<Res<'w, TerrainStats>>,
+    scatter: Option<Res<'w, ScatterStats>>,
     textures: Option<Res<'w, TextureStatus>>,
     ai: Option<Res<'w, AiRuntime>>,
+    speech: Option<Res<'w, LanguageModelStatus>>,
     npcs: Query<'w, 's, (), With<Npc>>,
 }
 
@@ -102,6 +106,12 @@ fn stats_body(ui: &mut egui::Ui, sources: &StatsSources) {
         terrain_section(ui, stats);
         ui.separator();
     }
+    if let Some(scatter) = &sources.scatter {
+        ui.label(format!(
+            "Scatter: {} objects in {} entities on {} chunks, {:.1} ms a chunk",
+            scatter.instances, scatter.entities, scatter.chunks, scatter.mean_place_ms
+        ));
+    }
     ui.label(format!("NPCs: {}", sources.npcs.iter().count()));
     if let Some(ai) = &sources.ai {
         let last = ai
@@ -113,8 +123,35 @@ fn stats_body(ui: &mut egui::Ui, sources: &StatsSources) {
             ai.waiting()
         ));
     }
+    if let Some(speech) = &sources.speech {
+        speech_section(ui, speech);
+    }
     if let Some(textures) = &sources.textures {
         texture_section(ui, textures);
+    }
+}
+
+/// Who answers NPC dialogue, and how fast the last local reply came.
+fn speech_section(ui: &mut egui::Ui, speech: &LanguageModelStatus) {
+    let state = match &speech.state {
+        LanguageModelState::Off => "grammar only".to_owned(),
+        LanguageModelState::Loading { model, progress } => {
+            format!("loading {model} ({:.0}%)", progress * 100.0)
+        }
+        LanguageModelState::Ready { model } => model.clone(),
+        LanguageModelState::Failed { model, .. } => format!("grammar ({model} failed)"),
+    };
+    ui.label(format!("NPC speech: {state}"));
+    if let Some(last) = &speech.last_reply {
+        let seconds = last.total_ms / 1000.0;
+        ui.label(format!(
+            "  last reply: first words {:.0} ms, {} tokens at {:.1}/s, {} of {} prompt tokens cached",
+            last.first_words_ms.unwrap_or(f64::NAN),
+            last.reply_tokens,
+            last.reply_tokens as f64 / seconds.max(1e-9),
+            last.cached_tokens,
+            last.prompt_tokens
+        ));
     }
 }
 

@@ -55,7 +55,8 @@ fn until_done(app: &mut App, replies: &mut Replies) -> Vec<DialogueReply> {
     seen
 }
 
-fn done_text(seen: &[DialogueReply]) -> (String, String, bool) {
+/// The text, source and fallback flag of the `Done` message among `seen`.
+pub(crate) fn done_text(seen: &[DialogueReply]) -> (String, String, bool) {
     seen.iter()
         .find_map(|r| match &r.event {
             ReplyEvent::Done {

@@ -18,6 +18,7 @@ use aigc_world::kinds::{
     FileStatus, SlotChange, kind_for_path, registry,
 };
 use aigc_world::npc::{DEFAULT_NPC_RON, NpcRulesKind};
+use aigc_world::scatter::{DEFAULT_SCATTER_RON, ScatterKind};
 use aigc_world::texture::{DEFAULT_TEXTURES_RON, NcaModelKind, TextureSetKind};
 use bevy::asset::io::memory::Dir;
 use bevy::prelude::*;
@@ -135,6 +136,13 @@ fn samples(name: &str) -> Samples {
             ),
             5,
             "`histroy`",
+        ),
+        "scatter rules" => text_samples(
+            DEFAULT_SCATTER_RON.replacen("seed: 11,", "seed: 12,", 1),
+            DEFAULT_SCATTER_RON.to_owned(),
+            ("variants: 4,", "variants: 0,"),
+            13,
+            "layers[0].variants",
         ),
         "language model" => {
             let good = tiny_chat_gguf(1);
@@ -357,6 +365,11 @@ fn cycles() -> Vec<(&'static str, fn(), fn())> {
             ErosionModelKind::NAME,
             hot_reload_cycle::<ErosionModelKind>,
             slot_cycle::<ErosionModelKind>,
+        ),
+        (
+            ScatterKind::NAME,
+            hot_reload_cycle::<ScatterKind>,
+            slot_cycle::<ScatterKind>,
         ),
     ]
 }

@@ -9,7 +9,7 @@ use aigc_world::ai::llm::{Engine, LanguageModel, ModelSource};
 
 const MODEL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    "/assets/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 );
 const FIXTURE: &str = include_str!("../fixtures/smollm2_greedy.json");
 

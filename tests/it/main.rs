@@ -1,6 +1,7 @@
 //! Integration tests, in one binary so the stack links once.
 
 mod common;
+mod determinism;
 mod dialogue;
 mod dialogue_app;
 mod erosion;
@@ -12,8 +13,10 @@ mod learned;
 mod llm;
 mod npc;
 mod remote_llm;
+mod scatter;
 #[cfg(feature = "egui")]
 mod screenshot;
+mod soak;
 mod streaming;
 mod terrain_core;
 mod textures;

@@ -172,3 +172,48 @@ fn chunks_in_front_of_the_observer_come_first_and_diagnostics_report() {
         .unwrap();
     assert!(resident >= 40.0);
 }
+
+#[test]
+fn chunks_left_behind_go_a_few_per_frame_and_all_go() {
+    let mut app = headless_app();
+    let observer = app
+        .world_mut()
+        .spawn((
+            WorldObserver {
+                view_radius_m: Some(300.0),
+            },
+            Transform::from_xyz(0.0, 50.0, 0.0),
+        ))
+        .id();
+    run_until(&mut app, 3000, |app| {
+        app.world().resource::<TerrainStats>().is_settled()
+    });
+    let chunks = |app: &mut App| {
+        let mut q = app.world_mut().query::<&TerrainChunk>();
+        q.iter(app.world())
+            .filter(|c| c.x.abs() < 20 && c.z.abs() < 20)
+            .count()
+    };
+    let before = chunks(&mut app);
+    assert!(before > 20, "{before}");
+    // A teleport far away: every chunk around the origin is out of reach at once.
+    app.world_mut()
+        .get_mut::<Transform>(observer)
+        .unwrap()
+        .translation = Vec3::new(100_000.0, 50.0, 0.0);
+    // (The move reaches GlobalTransform after one frame; the next plans; the one after
+    // despawns the first few.)
+    for _ in 0..3 {
+        app.update();
+    }
+    let after = chunks(&mut app);
+    assert!(
+        after > 0 && after < before,
+        "spread over frames: {before} -> {after}"
+    );
+    let frames = run_until(&mut app, 200, |app| chunks(app) == 0);
+    assert!(
+        frames < 100,
+        "all gone within a few dozen frames ({frames})"
+    );
+}

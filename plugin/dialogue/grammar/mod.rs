@@ -53,11 +53,42 @@ struct GrammarFile {
 }
 
 /// An alternative as written: a plain string, or `(text: .., weight: .., when: ..)`.
-#[derive(Deserialize)]
-#[serde(untagged)]
+///
+/// Not `#[serde(untagged)]`: that buffers the value and reports any mistake inside it as "did
+/// not match any variant" at its end; read directly, a misspelt field is named where it stands.
 enum AltSource {
     Plain(String),
     Full(FullAlt),
+}
+
+impl<'de> Deserialize<'de> for AltSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AltVisitor;
+        impl<'de> serde::de::Visitor<'de> for AltVisitor {
+            type Value = AltSource;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or (text: \"..\", weight: .., when: \"..\")")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<AltSource, E> {
+                Ok(AltSource::Plain(text.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<AltSource, E> {
+                Ok(AltSource::Plain(text))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<AltSource, A::Error> {
+                FullAlt::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(AltSource::Full)
+            }
+        }
+        deserializer.deserialize_any(AltVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -66,8 +97,39 @@ struct FullAlt {
     text: String,
     #[serde(default = "one")]
     weight: f32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "condition")]
     when: Option<String>,
+}
+
+/// `when: "turns > 2"` as the grammar files write it; `Some("..")` and `None` read too.
+fn condition<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    struct ConditionVisitor;
+    impl<'de> serde::de::Visitor<'de> for ConditionVisitor {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a condition in quotes, such as \"turns > 2\"")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(text.to_owned()))
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            String::deserialize(d).map(Some)
+        }
+    }
+    deserializer.deserialize_any(ConditionVisitor)
 }
 
 fn one() -> f32 {
@@ -109,6 +171,8 @@ enum Part {
 }
 
 /// Where a piece of text sits in the source, to turn character offsets into line and column.
+/// Positions are worked out only for an error: each costs a walk from the start of the file.
+#[derive(Clone, Copy)]
 struct Spot<'a> {
     src: &'a str,
     /// Byte offset of the opening quote of the string literal, or of the best nearby token.
@@ -162,8 +226,17 @@ fn literal(text: &str) -> String {
     s
 }
 
-fn find_literal<'a>(src: &'a str, from: usize, text: &str) -> Spot<'a> {
-    match find_token(src, from, &literal(text)) {
+/// The spot of the string literal `text` at or after `from`. A literal not found (written with
+/// other escapes) sets `lost`, and a lost search gives the nearby spot at once: searching to the
+/// end of the file for every alternative would make a big grammar take quadratic time.
+fn find_literal<'a>(src: &'a str, from: usize, text: &str, lost: &mut bool) -> Spot<'a> {
+    let found = if *lost {
+        None
+    } else {
+        find_token(src, from, &literal(text))
+    };
+    *lost |= found.is_none();
+    match found {
         Some(at) => Spot {
             src,
             at,
@@ -259,9 +332,10 @@ impl Grammar {
                 .chain(VARIABLES.iter().map(|v| v.0))
         };
         let mut rules = Vec::with_capacity(by_name.len());
-        let mut spots: Vec<Vec<(usize, usize)>> = Vec::new();
+        let mut spots: Vec<Vec<(Spot, usize)>> = Vec::new();
         // Rules are in file order, so each key is searched from the previous one.
         let mut key_from = rules_at;
+        let mut lost = false;
         for (name, alts_src) in parsed.rules.iter() {
             let key_at = find_token(src, key_from, &literal(name)).unwrap_or(key_from);
             key_from = key_at;
@@ -299,8 +373,13 @@ impl Grammar {
                     AltSource::Plain(t) => (t.as_str(), 1.0, None),
                     AltSource::Full(f) => (f.text.as_str(), f.weight, f.when.as_deref()),
                 };
-                let spot = find_literal(src, cursor, text);
-                cursor = if spot.literal { spot.at + 1 } else { cursor };
+                let spot = find_literal(src, cursor, text, &mut lost);
+                // On past the whole literal: from inside it, quotes would pair up wrongly.
+                cursor = if spot.literal {
+                    spot.at + literal(text).len()
+                } else {
+                    cursor
+                };
                 let segments =
                     parse_template(text).map_err(|e| error(spot.pos(e.at), e.message))?;
                 if !(weight.is_finite() && weight > 0.0) {
@@ -322,7 +401,7 @@ impl Grammar {
                         } => {
                             if let Some(&r) = by_name.get(&sym) {
                                 refs.push(r);
-                                alt_spots.push(spot.pos(at));
+                                alt_spots.push((spot, at));
                                 parts.push(Part::Rule(r, modifiers));
                             } else if let Some(v) = VARIABLES.iter().find(|v| v.0 == sym) {
                                 vars.push(v.0);
@@ -342,7 +421,7 @@ impl Grammar {
                 let condition = match when {
                     None => Condition::default(),
                     Some(w) => {
-                        let wspot = find_literal(src, spot.at, w);
+                        let wspot = find_literal(src, spot.at, w, &mut lost);
                         let c =
                             parse_condition(w).map_err(|e| error(wspot.pos(e.at), e.message))?;
                         for clause in &c.clauses {
@@ -399,8 +478,7 @@ impl Grammar {
         if let Some((rule, k, path)) = find_cycle(&rules) {
             let at = spots[rule]
                 .get(k)
-                .copied()
-                .unwrap_or_else(|| line_col(src, rules_at));
+                .map_or_else(|| line_col(src, rules_at), |(spot, at)| spot.pos(*at));
             return fail(at, format!("rules refer to each other in a cycle: {path}"));
         }
         Ok(Self {

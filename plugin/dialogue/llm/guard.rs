@@ -233,11 +233,23 @@ impl ReplyFilter {
         if self.stopped {
             return FilterStep::Stop(String::new());
         }
+        // Control characters (a terminal escape, a bell) and undecodable bytes never reach the
+        // screen; tabs read as spaces, new lines stay for the turn's end.
+        let piece: String = piece
+            .chars()
+            .filter_map(|c| match c {
+                '\n' => Some('\n'),
+                '\t' | '\r' => Some(' '),
+                '\u{FFFD}' => None,
+                c if c.is_control() => None,
+                c => Some(c),
+            })
+            .collect();
         // Leading whitespace of the reply is never shown.
         let piece = if self.text.trim().is_empty() {
             piece.trim_start()
         } else {
-            piece
+            &piece
         };
         self.text.push_str(piece);
         if let Some(end) = self.guard.turn_end(&self.text) {
@@ -425,6 +437,14 @@ mod tests {
             }
         }
         (shown, filter.finish())
+    }
+
+    #[test]
+    fn control_characters_and_undecodable_bytes_never_show() {
+        let (shown, done) = stream(&["Hel\u{1b}[31mlo\u{7}", " \u{FFFD}there\tfriend", "."]);
+        let (_, whole) = done.unwrap();
+        assert_eq!(whole, "Hel[31mlo there friend.");
+        assert!(shown.concat().chars().all(|c| !c.is_control()));
     }
 
     #[test]

@@ -131,7 +131,7 @@ pub fn generate_reply(
     let mut session = lm
         .sessions
         .take(key, &tokens)
-        .filter(|s| s.capacity() >= tokens.len() + max_tokens + 1)
+        .filter(|s| s.capacity() > tokens.len() + max_tokens)
         .unwrap_or_else(|| lm.model.new_session(capacity));
     // At least one prompt token is run, for the logits of the first reply token.
     let cached = session.shared_prefix(&tokens).min(tokens.len() - 1);
@@ -233,6 +233,7 @@ pub struct LocalModelSource {
     name: String,
     settings: Arc<LanguageSettings>,
     worker: AiSubmitter,
+    last_reply: Arc<Mutex<Option<ReplyStats>>>,
 }
 
 impl LocalModelSource {
@@ -242,7 +243,14 @@ impl LocalModelSource {
             name: model.to_owned(),
             settings,
             worker,
+            last_reply: Arc::default(),
         }
+    }
+
+    /// Puts the figures of each finished reply into `slot` (for a status display).
+    pub fn reporting_to(mut self, slot: Arc<Mutex<Option<ReplyStats>>>) -> Self {
+        self.last_reply = slot;
+        self
     }
 }
 
@@ -264,6 +272,7 @@ impl DialogueSource for LocalModelSource {
             key: request.npc.0,
             settings,
             reply: Mutex::new(Some(reply)),
+            last_reply: self.last_reply.clone(),
         };
         // Decimetres to the nearest observer: the nearest conversation is served first.
         let rank = (request.distance_m.max(0.0) * 10.0).min(u32::MAX as f32) as u32;
@@ -281,6 +290,7 @@ struct ChatTask {
     seed: u64,
     key: u64,
     reply: Mutex<Option<ReplySink>>,
+    last_reply: Arc<Mutex<Option<ReplyStats>>>,
 }
 
 impl LanguageTask for ChatTask {
@@ -306,8 +316,11 @@ impl LanguageTask for ChatTask {
             &|| cancelled() || !reply.is_open(),
         );
         match outcome {
-            Ok(_) => {
+            Ok(stats) => {
                 reply.finish();
+                if let Ok(mut last) = self.last_reply.lock() {
+                    *last = Some(stats);
+                }
                 Ok(AiOutput::Done)
             }
             Err(ChatError::Cancelled) => Err(AiError::Cancelled),

@@ -80,6 +80,8 @@ pub struct LanguageModelStatus {
     pub source: String,
     /// What is happening.
     pub state: LanguageModelState,
+    /// Figures of the local model's last finished reply.
+    pub last_reply: Option<ReplyStats>,
     /// The source this plugin installed last.
     installed: Option<Arc<dyn super::DialogueSource>>,
 }
@@ -89,6 +91,7 @@ impl std::fmt::Debug for LanguageModelStatus {
         f.debug_struct("LanguageModelStatus")
             .field("source", &self.source)
             .field("state", &self.state)
+            .field("last_reply", &self.last_reply)
             .finish()
     }
 }
@@ -140,7 +143,7 @@ impl Plugin for LanguageModelPlugin {
                     .chain()
                     .after(FileKindSystems)
                     .in_set(AigcWorldSystems::Config),
-                finish_language_model_load.in_set(AigcWorldSystems::Apply),
+                (finish_language_model_load, publish_reply_stats).in_set(AigcWorldSystems::Apply),
             ),
         );
     }
@@ -153,6 +156,8 @@ struct ModelLoad {
     pending: Option<AiTicket>,
     /// The model file that loaded last (its name), if the worker holds it.
     loaded: Option<String>,
+    /// Where local sources put the figures of their last reply.
+    last_reply: Arc<std::sync::Mutex<Option<ReplyStats>>>,
 }
 
 impl LanguageModelStatus {
@@ -239,7 +244,8 @@ fn apply_language_settings(
     };
     if model_file.path.as_deref() == Some(model.as_str()) && load.loaded.is_some() {
         // Same model, new settings: answer with them at once.
-        let source = LocalModelSource::new(&status.source, settings.clone(), runtime.submitter());
+        let source = LocalModelSource::new(&status.source, settings.clone(), runtime.submitter())
+            .reporting_to(load.last_reply.clone());
         status.install(backend, DialogueBackend(Arc::new(source)));
         return;
     }
@@ -327,7 +333,8 @@ fn finish_language_model_load(
                 info.engine
             );
             load.loaded = Some(info.name.clone());
-            let source = LocalModelSource::new(&info.name, active.get(), runtime.submitter());
+            let source = LocalModelSource::new(&info.name, active.get(), runtime.submitter())
+                .reporting_to(load.last_reply.clone());
             status.install(backend.as_deref_mut(), DialogueBackend(Arc::new(source)));
             status.state = LanguageModelState::Ready {
                 model: info.name.clone(),
@@ -339,4 +346,12 @@ fn finish_language_model_load(
             status.fail(&path, e.to_string());
         }
     }
+}
+
+/// Copies the figures of a newly finished local reply into [`LanguageModelStatus`].
+fn publish_reply_stats(load: Res<ModelLoad>, mut status: ResMut<LanguageModelStatus>) {
+    let Some(stats) = load.last_reply.lock().ok().and_then(|mut s| s.take()) else {
+        return;
+    };
+    status.last_reply = Some(stats);
 }

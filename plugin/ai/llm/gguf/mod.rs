@@ -135,12 +135,13 @@ impl GgmlType {
     }
 
     /// Bytes taken by `count` weights (a whole number of blocks), or `None` if the type is not
-    /// read here or `count` is not a multiple of the block size.
+    /// read here, `count` is not a multiple of the block size, or the size overflows `u64`.
     pub fn bytes_for(self, count: u64) -> Option<u64> {
         let (per_block, bytes) = self.block()?;
-        count
-            .is_multiple_of(per_block)
-            .then(|| count / per_block * bytes)
+        if !count.is_multiple_of(per_block) {
+            return None;
+        }
+        (count / per_block).checked_mul(bytes)
     }
 
     /// GGML's name of the type (`Q4_1`, `F16`, ...).
@@ -325,6 +326,12 @@ impl GgufFile {
                 Some(size) => size,
                 // Unknown types are kept (a file may carry tensors we never use) with no range.
                 None if ty.block().is_none() => 0,
+                None if ty
+                    .block()
+                    .is_some_and(|(per, _)| elements.is_multiple_of(per)) =>
+                {
+                    return Err(r.malformed(at, format!("tensor `{name}`: size overflows")));
+                }
                 None => {
                     return Err(r.malformed(
                         at,
@@ -623,6 +630,8 @@ mod tests {
         assert_eq!(GgmlType::Q4K.bytes_for(512), Some(288));
         assert_eq!(GgmlType::Q6K.bytes_for(256), Some(210));
         assert_eq!(GgmlType::Q8_0.bytes_for(33), None);
+        // Found by the fuzzer: a huge element count overflowed the multiplication.
+        assert_eq!(GgmlType::F32.bytes_for(u64::MAX), None);
         assert_eq!(GgmlType::from_id(30), GgmlType::BF16);
         assert_eq!(GgmlType::from_id(99).block(), None);
     }

@@ -21,7 +21,7 @@
 //! use aigc_world::ai::llm::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let file = GgufFile::parse(std::fs::read("models/SmolLM2-135M-Instruct.Q4_1.gguf")?)?;
+//! let file = GgufFile::parse(std::fs::read("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf")?)?;
 //! let tokenizer = Tokenizer::from_gguf(&file)?;
 //! let template = ChatTemplate::for_tokenizer(&tokenizer)?;
 //! let prompt = tokenizer.encode_chat(
