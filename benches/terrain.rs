@@ -4,7 +4,7 @@
 //! vertex (with a one-sample border for normals) and straightforward meshing. Ours produces the
 //! same heightfield from the same octave count through the noise graph, evaluated over the whole
 //! grid, then the same meshing, so the ratio is the noise path at equal work. The full chunk
-//! (biome weights, climate, skirts) is measured too.
+//! (biome weights, climate, skirts) is measured too, and beside it the scatter placed on a chunk.
 //!
 //! ```text
 //! cargo bench --bench terrain
@@ -16,6 +16,7 @@
 use std::hint::black_box;
 
 use aigc_world::config::parse_world;
+use aigc_world::scatter::{ALL_LAYERS, ObjectKind, ScatterRules, ScatterWorld};
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
 use criterion::{Criterion, criterion_group, criterion_main};
 use noise::{Fbm, MultiFractal, NoiseFn, Perlin};
@@ -142,6 +143,7 @@ fn chunk_generation(c: &mut Criterion) {
 
     let default_world = parse_world(aigc_world::config::DEFAULT_WORLD_RON, "default.world.ron")
         .expect("default world is valid");
+    let seed = default_world.seed;
     let default_world = TerrainGenerator::new(&default_world).expect("default world compiles");
     let mut group = c.benchmark_group("default_world_chunk");
     for step in [1, 2, 4, 8] {
@@ -150,6 +152,36 @@ fn chunk_generation(c: &mut Criterion) {
             b.iter(|| {
                 k = (k + 1) % coords.len();
                 black_box(default_world.generate_chunk(coords[k], step))
+            })
+        });
+    }
+    // Scatter beside the chunk it decorates: every layer (what a chunk near the observer
+    // places), and without grass (what chunks beyond the grass's view distance place).
+    let (scatter, _) = ScatterWorld::new(
+        seed,
+        &ScatterRules::builtin(),
+        std::sync::Arc::new(default_world.clone()),
+    );
+    let no_grass = scatter
+        .set
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.kind != ObjectKind::Grass)
+        .fold(0u64, |m, (i, _)| m | (1 << i));
+    // Forest and grassland near the origin, where every layer has something to place.
+    let land: Vec<ChunkCoord> = (0..16)
+        .map(|k| ChunkCoord::new(k % 4 + 1, k / 4 - 3))
+        .collect();
+    for (name, mask) in [
+        ("scatter_all_layers", ALL_LAYERS),
+        ("scatter_no_grass", no_grass),
+    ] {
+        group.bench_function(name, |b| {
+            let mut k = 0;
+            b.iter(|| {
+                k = (k + 1) % land.len();
+                black_box(scatter.place_chunk(land[k], mask))
             })
         });
     }

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! `--sync` generates chunks on the frame thread instead of the async compute pool, to show what
-//! background generation buys.
+//! background generation buys. Scatter (trees, rocks, grass) is on; `--no-scatter` leaves it
+//! out, the baseline for what it costs.
 //!
 //! Every run ends with a second line measured in the same process right after the flight: the
 //! same number of paced frames of an empty `MinimalPlugins` app, the baseline the plugin's own
@@ -50,6 +51,7 @@ struct Args {
     speed: f32,
     seconds: f32,
     sync: bool,
+    no_scatter: bool,
     seed: Option<u64>,
     talk: bool,
 }
@@ -60,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         speed: 100.0,
         seconds: 30.0,
         sync: false,
+        no_scatter: false,
         seed: None,
         talk: false,
     };
@@ -79,6 +82,7 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--seconds: {e}"))?
             }
             "--sync" => args.sync = true,
+            "--no-scatter" => args.no_scatter = true,
             "--talk" => args.talk = true,
             "--seed" => {
                 args.seed = Some(
@@ -89,7 +93,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--help" | "-h" => {
                 return Err(
-                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--talk]"
+                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--talk] [--no-scatter]"
                         .into(),
                 );
             }
@@ -116,15 +120,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut group = AigcWorldPlugin.set(WorldConfigPlugin {
+        path: Some(world_path),
+    });
+    if args.no_scatter {
+        group = group.disable::<ScatterPlugin>();
+    }
     app.add_plugins((
         // Generation threads at background priority, as a game on two cores should run them.
         MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
         bevy::log::LogPlugin::default(),
         TransformPlugin,
         AssetPlugin::default(),
-        AigcWorldPlugin.set(WorldConfigPlugin {
-            path: Some(world_path),
-        }),
+        group,
     ))
     .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME))
     .insert_resource(TerrainSettings {
@@ -199,6 +207,8 @@ fn main() -> ExitCode {
     let generated_before = app.world().resource::<TerrainStats>().generated_total;
     let mut times = Vec::with_capacity(frames);
     let mut resident_max = 0;
+    let mut scatter_entities_max = 0;
+    let mut scatter_instances_max = 0;
     let mut outran = 0;
     let mut x = 0.0f32;
     let size = app.world().resource::<ActiveWorld>().config().chunk.size_m as f32;
@@ -218,6 +228,10 @@ fn main() -> ExitCode {
 
         let stats = app.world().resource::<TerrainStats>();
         resident_max = resident_max.max(stats.resident);
+        if let Some(scatter) = app.world().get_resource::<ScatterStats>() {
+            scatter_entities_max = scatter_entities_max.max(scatter.entities);
+            scatter_instances_max = scatter_instances_max.max(scatter.instances);
+        }
         let under = ((x / size).floor() as i32, 0);
         let mut chunks = app.world_mut().query::<&TerrainChunk>();
         let ready = chunks
@@ -231,9 +245,24 @@ fn main() -> ExitCode {
 
     let ours = Percentiles::of(times);
     let generated = app.world().resource::<TerrainStats>().generated_total - generated_before;
+    let (scatter_chunks, scatter_ms) = app
+        .world()
+        .get_resource::<ScatterStats>()
+        .map_or((0, 0.0), |s| (s.placed_total, s.mean_place_ms));
     println!(
-        "flythrough: speed={} frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} chunks_generated={} resident_max={} outran={}",
-        args.speed, frames, ours.p50, ours.p99, ours.max, generated, resident_max, outran
+        "flythrough: speed={} frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} chunks_generated={} resident_max={} outran={} scatter_chunks={} scatter_ms_per_chunk={:.2} scatter_entities_max={} scatter_instances_max={}",
+        args.speed,
+        frames,
+        ours.p50,
+        ours.p99,
+        ours.max,
+        generated,
+        resident_max,
+        outran,
+        scatter_chunks,
+        scatter_ms,
+        scatter_entities_max,
+        scatter_instances_max
     );
     if args.talk {
         println!("{}", talk.summary(&app));

@@ -13,6 +13,7 @@
 //! | [`LanguageModelPlugin`](dialogue::llm::LanguageModelPlugin) | NPCs answer with a language model (local or a server) chosen in `ai/npc.llm.ron`; the grammar is the fallback |
 //! | [`AiRuntimePlugin`](ai::AiRuntimePlugin) | the model worker on a CPU or GPU burn backend, [`AiRuntime`](ai::AiRuntime) |
 //! | [`TexturePlugin`](texture::TexturePlugin) | procedural and learned biome textures in [`BiomeTextures`](texture::BiomeTextures) |
+//! | [`ScatterPlugin`](scatter::ScatterPlugin) | trees, bushes, rocks and grass per chunk from `*.scatter.ron`, [`ScatterStats`](scatter::ScatterStats) |
 //! | `TerrainMaterialPlugin` (feature `render`) | the terrain's biome-blending material and its embedded WGSL shader |
 //!
 //! Every file a modder edits (world, NPC rules, grammar, texture set, texture models, AI
@@ -43,10 +44,12 @@ pub mod background;
 pub mod clock;
 pub mod config;
 pub mod dialogue;
+pub mod erosion;
 pub mod kinds;
 pub mod npc;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod scatter;
 pub mod terrain;
 pub mod texture;
 #[cfg(feature = "egui")]
@@ -67,6 +70,7 @@ pub mod prelude {
     pub use crate::npc::{Npc, NpcPlugin};
     #[cfg(feature = "render")]
     pub use crate::render::{TerrainMaterial, TerrainMaterialPlugin, TerrainMaterialSettings};
+    pub use crate::scatter::{ScatterPlugin, ScatterStats, ScatterSystems};
     pub use crate::terrain::{
         TerrainChunk, TerrainPlugin, TerrainSampler, TerrainSettings, TerrainStats, WorldObserver,
     };
@@ -89,7 +93,8 @@ impl PluginGroup for AigcWorldPlugin {
             .add(dialogue::DialoguePlugin::default())
             .add(dialogue::llm::LanguageModelPlugin::default())
             .add(ai::AiRuntimePlugin::default())
-            .add(texture::TexturePlugin::default());
+            .add(texture::TexturePlugin::default())
+            .add(scatter::ScatterPlugin::default());
         #[cfg(feature = "render")]
         let group = group.add(render::TerrainMaterialPlugin);
         group

@@ -1,6 +1,7 @@
 // aigc_world terrain material: an extension of Bevy's StandardMaterial.
 //
-// Each vertex carries the weights of up to 8 biomes (locations 8 and 9). The fragment stage blends
+// Each vertex carries the weights of up to 8 biomes (locations 8 and 9) and a wetness (location 10:
+// channels erosion carved darken and shine). The fragment stage blends
 // the biomes' layers (texture array layers when the texture plugin has made them, plain colours
 // until then), puts rock on steep slopes and snow on high flat ground, projects textures
 // triplanarly where the ground is steep so cliffs are not stretched, and hands the result to
@@ -58,6 +59,7 @@ struct TerrainVertex {
 #endif
     @location(8) biome_low: vec4<f32>,
     @location(9) biome_high: vec4<f32>,
+    @location(10) wetness: f32,
 };
 
 // Bevy's forward VertexOutput (same locations) plus the biome weights.
@@ -76,6 +78,7 @@ struct TerrainVertexOutput {
 #endif
     @location(8) biome_low: vec4<f32>,
     @location(9) biome_high: vec4<f32>,
+    @location(10) wetness: f32,
 };
 
 @vertex
@@ -102,6 +105,7 @@ fn vertex(vertex: TerrainVertex) -> TerrainVertexOutput {
 #endif
     out.biome_low = vertex.biome_low;
     out.biome_high = vertex.biome_high;
+    out.wetness = vertex.wetness;
     return out;
 }
 
@@ -263,6 +267,7 @@ fn fragment(
     @builtin(front_facing) is_front: bool,
     @location(8) biome_low: vec4<f32>,
     @location(9) biome_high: vec4<f32>,
+    @location(10) wetness: f32,
 ) -> FragmentOutput {
     var pbr_input = pbr_input_from_standard_material(in, is_front);
     let world = in.world_position.xyz;
@@ -272,8 +277,10 @@ fn fragment(
         biome_low,
         biome_high,
     );
-    pbr_input.material.base_color = vec4<f32>(surface.albedo, 1.0);
-    pbr_input.material.perceptual_roughness = surface.roughness;
+    // Channels erosion carved read as wet: darker and glossier.
+    let wet = clamp(wetness, 0.0, 1.0);
+    pbr_input.material.base_color = vec4<f32>(surface.albedo * (1.0 - 0.5 * wet), 1.0);
+    pbr_input.material.perceptual_roughness = mix(surface.roughness, 0.25, wet);
     pbr_input.N = surface.normal;
 
     var out: FragmentOutput;

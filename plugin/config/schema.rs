@@ -25,6 +25,22 @@ pub struct WorldConfig {
     pub terrain: TerrainConfig,
     /// Climate fields and the table that turns height, slope, temperature and moisture into biomes.
     pub biomes: BiomeConfig,
+    /// Learned erosion of the ground; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erosion: Option<ErosionConfig>,
+}
+
+/// The ground eroded by a learned model: `noise + strength * model(noise)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErosionConfig {
+    /// Asset path of the `.erosion` model, such as `"models/default.erosion"`. A model that is
+    /// missing or broken gives one warning and the plain noise terrain.
+    pub model: String,
+    /// 0 is the plain noise, 1 the erosion as trained; values between (or a little above) scale
+    /// it.
+    #[serde(default = "one")]
+    pub strength: f32,
 }
 
 /// Size and resolution of one terrain chunk at full detail.

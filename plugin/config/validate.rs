@@ -73,6 +73,19 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
         );
     }
 
+    if let Some(erosion) = &config.erosion
+        && !(erosion.strength.is_finite() && (0.0..=4.0).contains(&erosion.strength))
+    {
+        return fail(
+            &["erosion", "strength"],
+            range(
+                "erosion.strength",
+                erosion.strength.to_string(),
+                "0 (off) to 4 (1 = as trained)",
+            ),
+        );
+    }
+
     let s = &config.streaming;
     let positive = |x: f64| x.is_finite() && x > 0.0;
     if !(positive(s.view_radius_m) && s.view_radius_m <= MAX_VIEW_RADIUS_M) {

@@ -54,6 +54,8 @@ static KINDS: &[KindInfo] = &[
     KindInfo::of::<crate::ai::AiSettingsKind>(),
     KindInfo::of::<crate::dialogue::llm::LanguageSettingsKind>(),
     KindInfo::of::<crate::ai::llm::loaded::LanguageModelKind>(),
+    KindInfo::of::<crate::erosion::ErosionModelKind>(),
+    KindInfo::of::<crate::scatter::ScatterKind>(),
 ];
 
 /// Every file kind the crate reads.

@@ -26,7 +26,9 @@ use bevy::shader::ShaderRef;
 
 use crate::AigcWorldSystems;
 use crate::config::{ActiveWorld, MAX_BIOMES, WorldConfig};
-use crate::terrain::{ATTRIBUTE_BIOME_WEIGHTS_HIGH, ATTRIBUTE_BIOME_WEIGHTS_LOW, TerrainChunk};
+use crate::terrain::{
+    ATTRIBUTE_BIOME_WEIGHTS_HIGH, ATTRIBUTE_BIOME_WEIGHTS_LOW, ATTRIBUTE_WETNESS, TerrainChunk,
+};
 use crate::texture::{BiomeTextures, TextureSampling};
 
 /// `shaders/terrain.wgsl`, embedded.
@@ -115,6 +117,7 @@ impl MaterialExtension for TerrainExtension {
             Mesh::ATTRIBUTE_UV_0.at_shader_location(2),
             ATTRIBUTE_BIOME_WEIGHTS_LOW.at_shader_location(8),
             ATTRIBUTE_BIOME_WEIGHTS_HIGH.at_shader_location(9),
+            ATTRIBUTE_WETNESS.at_shader_location(10),
         ])?;
         descriptor.vertex.buffers = vec![vertex_layout];
         Ok(())

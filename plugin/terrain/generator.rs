@@ -4,11 +4,15 @@
 //! thread in any order, which is what lets chunks be generated in parallel, cancelled, regenerated
 //! and still meet their neighbours exactly.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use super::biome::{BiomeTable, BiomeWeights, dominant};
 use super::graph::{GraphError, NodeId, NoiseGraph, Plan};
 use super::mesh::{ChunkMeshData, Heightfield, build_chunk_mesh};
 use super::noise::{Coords, Grid};
 use crate::config::WorldConfig;
+use crate::erosion::ErosionNet;
 
 /// Integer coordinate of a chunk on the world's chunk grid. Chunk `(x, z)` covers world
 /// `x * size .. (x + 1) * size` along x, likewise along z.
@@ -60,7 +64,16 @@ pub struct TerrainGenerator {
     size_m: f64,
     /// Coarsest vertex step of any level-of-detail ring (skirts must cover down to it).
     max_step: u32,
+    /// The learned erosion model and its strength, when the ground is eroded.
+    erosion: Option<(Arc<ErosionNet>, f32)>,
+    /// Eroded heights of blocks ground queries asked about, shared by clones.
+    blocks: Arc<Mutex<HashMap<(i64, i64), Arc<Vec<f32>>>>>,
 }
+
+/// Side in cells of the blocks of eroded heights kept for ground queries.
+const BLOCK: i64 = 16;
+/// Most blocks kept (about 1.2 MB); the cache starts over when full.
+const MAX_BLOCKS: usize = 1024;
 
 impl TerrainGenerator {
     /// Compiles `config`. The config should have passed
@@ -95,7 +108,102 @@ impl TerrainGenerator {
             spacing: config.chunk.size_m / f64::from(vertices - 1),
             size_m: config.chunk.size_m,
             max_step,
+            erosion: None,
+            blocks: Arc::default(),
         })
+    }
+
+    /// This world with its ground eroded by `net` at `strength` (0 = plain noise, 1 = as
+    /// trained): every height, mesh and ground query sees `noise + strength * net(noise)`.
+    pub fn with_erosion(mut self, net: Arc<ErosionNet>, strength: f32) -> Self {
+        self.erosion = (strength != 0.0 && strength.is_finite()).then_some((net, strength));
+        self.blocks = Arc::default();
+        self
+    }
+
+    /// The erosion model and strength, if the ground is eroded.
+    pub fn erosion(&self) -> Option<(&Arc<ErosionNet>, f32)> {
+        self.erosion.as_ref().map(|(n, s)| (n, *s))
+    }
+
+    /// Full-detail ground heights (eroded when erosion is on) of the `nx` x `nz` window of the
+    /// world grid starting at grid index `(ix0, iz0)`, row-major. A height depends only on its
+    /// grid index, never on the window, to the bit.
+    pub fn ground_window(&self, ix0: i64, iz0: i64, nx: usize, nz: usize) -> Vec<f32> {
+        self.ground_and_change(ix0, iz0, nx, nz).0
+    }
+
+    /// [`ground_window`](Self::ground_window) and the height change erosion made at each
+    /// sample (zeros without erosion).
+    fn ground_and_change(&self, ix0: i64, iz0: i64, nx: usize, nz: usize) -> (Vec<f32>, Vec<f32>) {
+        let Some((net, strength)) = &self.erosion else {
+            return (self.noise_window(ix0, iz0, nx, nz), vec![0.0; nx * nz]);
+        };
+        let m = net.margin();
+        let (wx, wz) = (nx + 2 * m, nz + 2 * m);
+        let noise = self.noise_window(ix0 - m as i64, iz0 - m as i64, wx, wz);
+        let residual = net.residual(&noise, wx, wz, self.spacing as f32);
+        let mut out = Vec::with_capacity(nx * nz);
+        let mut change = Vec::with_capacity(nx * nz);
+        for j in 0..nz {
+            for i in 0..nx {
+                let r = strength * residual.get(j * nx + i).copied().unwrap_or(0.0);
+                out.push(noise[(j + m) * wx + i + m] + r);
+                change.push(r);
+            }
+        }
+        (out, change)
+    }
+
+    /// Ground heights at any points: bilinear between full-detail grid heights when eroded
+    /// (exactly a grid height on a grid point), the noise itself otherwise. Eroded heights come
+    /// in blocks of [`BLOCK`] x [`BLOCK`] cells, kept for later queries nearby.
+    fn heights_at(&self, xs: &[f64], zs: &[f64]) -> Vec<f32> {
+        if self.erosion.is_none() {
+            return self.run_one(&self.height_plan, &Coords::Points { x: xs, z: zs });
+        }
+        let cell = |v: f64| {
+            let g = v / self.spacing;
+            let r = g.round();
+            // On a grid line (to rounding): that line, weight 0 for the next.
+            if (g - r).abs() < 1e-9 {
+                (r as i64, 0.0f32)
+            } else {
+                (g.floor() as i64, (g - g.floor()) as f32)
+            }
+        };
+        xs.iter()
+            .zip(zs)
+            .map(|(&x, &z)| {
+                let ((i, u), (j, v)) = (cell(x), cell(z));
+                let (bx, bz) = (i.div_euclid(BLOCK), j.div_euclid(BLOCK));
+                let block = self.block(bx, bz);
+                let (a, b) = ((i - bx * BLOCK) as usize, (j - bz * BLOCK) as usize);
+                let n = BLOCK as usize + 1;
+                let h = |di: usize, dj: usize| block[(b + dj) * n + a + di];
+                h(0, 0) * ((1.0 - u) * (1.0 - v))
+                    + h(1, 0) * (u * (1.0 - v))
+                    + h(0, 1) * ((1.0 - u) * v)
+                    + h(1, 1) * (u * v)
+            })
+            .collect()
+    }
+
+    /// Eroded heights of block `(bx, bz)`: `BLOCK + 1` samples a side from grid index
+    /// `(bx, bz) * BLOCK`, from the cache or made now.
+    fn block(&self, bx: i64, bz: i64) -> Arc<Vec<f32>> {
+        let lock = || self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(block) = lock().get(&(bx, bz)) {
+            return block.clone();
+        }
+        let n = BLOCK as usize + 1;
+        let block = Arc::new(self.ground_window(bx * BLOCK, bz * BLOCK, n, n));
+        let mut blocks = lock();
+        if blocks.len() >= MAX_BLOCKS {
+            blocks.clear();
+        }
+        blocks.insert((bx, bz), block.clone());
+        block
     }
 
     /// Side length of a chunk in metres.
@@ -149,7 +257,18 @@ impl TerrainGenerator {
             nx: side + 2,
             nz: side + 2,
         };
-        let heights = self.run_one(&self.height_plan, &Coords::Grid(grid));
+        let heights = if self.erosion.is_some() {
+            // Full detail around the chunk, then every step-th sample: a vertex has the same
+            // height at every level of detail.
+            let (full, n) = self.full_detail(coord, step as usize);
+            let s = step as usize;
+            (0..side + 2)
+                .flat_map(|j| (0..side + 2).map(move |i| (i, j)))
+                .map(|(i, j)| full[j * s * n + i * s])
+                .collect()
+        } else {
+            self.run_one(&self.height_plan, &Coords::Grid(grid))
+        };
         Heightfield {
             side,
             heights,
@@ -157,10 +276,50 @@ impl TerrainGenerator {
         }
     }
 
+    /// Full-detail noise heights (before any erosion) of the `nx` x `nz` window of the world
+    /// grid starting at grid index `(ix0, iz0)`, row-major.
+    pub fn noise_window(&self, ix0: i64, iz0: i64, nx: usize, nz: usize) -> Vec<f32> {
+        let grid = Grid {
+            ix0,
+            iz0,
+            stride: 1,
+            spacing: self.spacing,
+            nx,
+            nz,
+        };
+        self.run_one(&self.height_plan, &Coords::Grid(grid))
+    }
+
+    /// Full-detail ground of a chunk with `step` more samples on every side, and its side.
+    fn full_detail(&self, coord: ChunkCoord, step: usize) -> (Vec<f32>, usize) {
+        let (ground, _, n) = self.full_detail_and_change(coord, step);
+        (ground, n)
+    }
+
+    /// [`full_detail`](Self::full_detail) with erosion's height change at each sample.
+    fn full_detail_and_change(
+        &self,
+        coord: ChunkCoord,
+        step: usize,
+    ) -> (Vec<f32>, Vec<f32>, usize) {
+        let n0 = i64::from(self.vertices - 1);
+        let n = n0 as usize + 1 + 2 * step;
+        let (ix0, iz0) = (
+            i64::from(coord.x) * n0 - step as i64,
+            i64::from(coord.z) * n0 - step as i64,
+        );
+        let (ground, change) = self.ground_and_change(ix0, iz0, n, n);
+        (ground, change, n)
+    }
+
     /// Full-detail heights along the chunk's four edges, in the order north (min z), south
     /// (max z), west (min x), east (max x); each runs along increasing x or z.
     fn edge_profiles(&self, coord: ChunkCoord) -> [Vec<f32>; 4] {
         let n0 = i64::from(self.vertices - 1);
+        if self.erosion.is_some() {
+            let (full, n) = self.full_detail(coord, 1);
+            return edges_of(&full, n, 1, n0 as usize);
+        }
         let (x0, z0) = (i64::from(coord.x) * n0, i64::from(coord.z) * n0);
         let line = |ix0, iz0, nx, nz| {
             let grid = Grid {
@@ -171,7 +330,11 @@ impl TerrainGenerator {
                 nx,
                 nz,
             };
-            self.run_one(&self.height_plan, &Coords::Grid(grid))
+            if self.erosion.is_some() {
+                self.ground_window(ix0, iz0, nx, nz)
+            } else {
+                self.run_one(&self.height_plan, &Coords::Grid(grid))
+            }
         };
         let n = self.vertices as usize;
         [
@@ -186,9 +349,40 @@ impl TerrainGenerator {
     /// [`chunk_origin`](Self::chunk_origin), normals, UVs, biome weights and skirts deep enough
     /// to hide the gap to a neighbour at any level of detail up to the coarsest ring.
     pub fn generate_chunk(&self, coord: ChunkCoord, vertex_step: u32) -> ChunkMeshData {
-        let field = self.heightfield(coord, vertex_step);
-        let step = (field.step_m / self.spacing).round() as i64;
         let n0 = i64::from(self.vertices - 1);
+        let (field, edges, wetness) = if self.erosion.is_some() {
+            // One full-detail window (one run of the network) gives all three.
+            let s = vertex_step.clamp(1, self.vertices - 1) as usize;
+            let (full, change, n) = self.full_detail_and_change(coord, s);
+            let side = n0 as usize / s + 1;
+            let heights = (0..side + 2)
+                .flat_map(|j| (0..side + 2).map(move |i| (i, j)))
+                .map(|(i, j)| full[j * s * n + i * s])
+                .collect();
+            let wet = (1..side + 1)
+                .flat_map(|j| (1..side + 1).map(move |i| (i, j)))
+                .map(|(i, j)| {
+                    let k = j * s * n + i * s;
+                    wetness(
+                        change[k],
+                        [change[k - 1], change[k + 1], change[k - n], change[k + n]],
+                    )
+                })
+                .collect();
+            let field = Heightfield {
+                side,
+                heights,
+                step_m: s as f64 * self.spacing,
+            };
+            (field, edges_of(&full, n, s, n0 as usize), wet)
+        } else {
+            (
+                self.heightfield(coord, vertex_step),
+                self.edge_profiles(coord),
+                Vec::new(),
+            )
+        };
+        let step = (field.step_m / self.spacing).round() as i64;
         let side = field.side;
         let inner = Grid {
             ix0: i64::from(coord.x) * n0,
@@ -201,9 +395,7 @@ impl TerrainGenerator {
         let mut climate = self.graph.run(&self.climate_plan, &Coords::Grid(inner));
         let moisture = climate.pop().unwrap_or_default();
         let temperature = climate.pop().unwrap_or_default();
-        let skirts = self
-            .edge_profiles(coord)
-            .map(|edge| skirt_depth(&edge, self.max_step));
+        let skirts = edges.map(|edge| skirt_depth(&edge, self.max_step));
         build_chunk_mesh(
             coord,
             vertex_step,
@@ -212,15 +404,13 @@ impl TerrainGenerator {
             &moisture,
             &self.biomes,
             skirts,
+            &wetness,
         )
     }
 
     /// Height of the ground at world `(x, z)`, equal to the bits of a mesh vertex there.
     pub fn height_at(&self, x: f64, z: f64) -> f32 {
-        self.run_one(&self.height_plan, &Coords::Points { x: &[x], z: &[z] })
-            .first()
-            .copied()
-            .unwrap_or(0.0)
+        self.heights_at(&[x], &[z]).first().copied().unwrap_or(0.0)
     }
 
     /// Height, normal, climate and biome at world `(x, z)`, whether or not a chunk is loaded
@@ -230,7 +420,7 @@ impl TerrainGenerator {
         let d = self.spacing;
         let xs = [x, x - d, x + d, x, x];
         let zs = [z, z, z, z - d, z + d];
-        let h = self.run_one(&self.height_plan, &Coords::Points { x: &xs, z: &zs });
+        let h = self.heights_at(&xs, &zs);
         let climate = self
             .graph
             .run(&self.climate_plan, &Coords::Points { x: &[x], z: &[z] });
@@ -260,6 +450,37 @@ impl TerrainGenerator {
         }
     }
 
+    /// The full-detail grid of `nx * nz` vertices from full-detail vertex index `(ix0, iz0)`
+    /// (world position = index * [`spacing`](Self::spacing)), row-major with x fastest.
+    pub fn full_grid(&self, ix0: i64, iz0: i64, nx: usize, nz: usize) -> Grid {
+        Grid {
+            ix0,
+            iz0,
+            stride: 1,
+            spacing: self.spacing,
+            nx,
+            nz,
+        }
+    }
+
+    /// Heights over `grid`: the same bits as chunk mesh vertices at the same indices.
+    pub fn heights_on(&self, grid: Grid) -> Vec<f32> {
+        self.run_one(&self.height_plan, &Coords::Grid(grid))
+    }
+
+    /// Sea-level temperature and moisture over `grid`, as the chunk meshes use them.
+    pub fn climate_on(&self, grid: Grid) -> (Vec<f32>, Vec<f32>) {
+        let mut climate = self.graph.run(&self.climate_plan, &Coords::Grid(grid));
+        let moisture = climate.pop().unwrap_or_default();
+        let temperature = climate.pop().unwrap_or_default();
+        (temperature, moisture)
+    }
+
+    /// The compiled noise graph, for other nodes of the world file (scatter clustering).
+    pub fn graph(&self) -> &NoiseGraph {
+        &self.graph
+    }
+
     fn run_one(&self, plan: &Plan, coords: &Coords) -> Vec<f32> {
         self.graph
             .run(plan, coords)
@@ -267,6 +488,32 @@ impl TerrainGenerator {
             .next()
             .unwrap_or_else(|| vec![0.0; coords.len()])
     }
+}
+
+/// Metres a cell is cut below its four neighbours' cut at which it counts as a full channel.
+const CHANNEL_DEPTH_M: f32 = 0.25;
+
+/// How much a vertex reads as a water channel (0 dry to 1 riverbed), from the height change
+/// erosion made there (`change_m`) and at its four full-detail neighbours: the network imitates
+/// droplets that carve where water gathers, so a cell cut deeper than the ground around it is a
+/// trough water runs in. A per-vertex stand-in for flow accumulation that depends only on
+/// world-space input, so neighbouring chunks agree on shared vertices. Ridges, slopes lowered
+/// evenly and deposits are dry.
+pub fn wetness(change_m: f32, neighbours_m: [f32; 4]) -> f32 {
+    let around = (neighbours_m[0] + neighbours_m[1] + neighbours_m[2] + neighbours_m[3]) * 0.25;
+    ((around - change_m) / CHANNEL_DEPTH_M).clamp(0.0, 1.0)
+}
+
+/// The four full-detail edges (as [`TerrainGenerator::edge_profiles`] orders them) of a chunk of
+/// `n0 + 1` samples inside an `n` x `n` window with `border` samples around it.
+fn edges_of(full: &[f32], n: usize, border: usize, n0: usize) -> [Vec<f32>; 4] {
+    let (first, last, e) = (border, border + n0, n0 + 1);
+    [
+        full[first * n + first..first * n + first + e].to_vec(),
+        full[last * n + first..last * n + first + e].to_vec(),
+        (first..first + e).map(|j| full[j * n + first]).collect(),
+        (first..first + e).map(|j| full[j * n + last]).collect(),
+    ]
 }
 
 /// Unit normal and slope from the height gradient.

@@ -44,6 +44,9 @@ pub struct ChunkMeshData {
     pub biome_weights_low: Vec<[f32; 4]>,
     /// Weights of biomes 4..8.
     pub biome_weights_high: Vec<[f32; 4]>,
+    /// How much each vertex reads as a water channel, 0 (dry) to 1 (riverbed): erosion's cut
+    /// there ([`wetness`](super::generator::wetness)); 0 everywhere without erosion.
+    pub wetness: Vec<f32>,
     /// Triangle list, counter-clockwise seen from above.
     pub indices: Vec<u32>,
     /// How far each edge's skirt hangs below it: north (min z), south (max z), west (min x), east
@@ -63,7 +66,7 @@ impl ChunkMeshData {
 
     /// Bytes of vertex and index data, for memory statistics.
     pub fn byte_size(&self) -> usize {
-        self.positions.len() * (12 + 12 + 8 + 32) + self.indices.len() * 4
+        self.positions.len() * (12 + 12 + 8 + 32 + 4) + self.indices.len() * 4
     }
 }
 
@@ -76,6 +79,7 @@ pub(crate) fn build_chunk_mesh(
     moisture: &[f32],
     biomes: &BiomeTable,
     skirt_depth: [f32; 4],
+    wetness: &[f32],
 ) -> ChunkMeshData {
     let side = field.side;
     let count = side * side;
@@ -88,6 +92,10 @@ pub(crate) fn build_chunk_mesh(
     let mut normals = Vec::with_capacity(count + skirt_count);
     let mut uvs = Vec::with_capacity(count + skirt_count);
     let mut low = Vec::with_capacity(count + skirt_count);
+    let mut wet: Vec<f32> = (0..count)
+        .map(|k| wetness.get(k).copied().unwrap_or(0.0))
+        .collect();
+    wet.reserve(skirt_count);
     let mut high = Vec::with_capacity(count + skirt_count);
     let (mut min_height, mut max_height) = (f32::INFINITY, f32::NEG_INFINITY);
 
@@ -140,6 +148,7 @@ pub(crate) fn build_chunk_mesh(
             uvs.push(uvs[s]);
             low.push(low[s]);
             high.push(high[s]);
+            wet.push(wet[s]);
         }
         for k in 0..side - 1 {
             let (e0, e1) = (surface_index(k) as u32, surface_index(k + 1) as u32);
@@ -157,6 +166,7 @@ pub(crate) fn build_chunk_mesh(
         uvs,
         biome_weights_low: low,
         biome_weights_high: high,
+        wetness: wet,
         indices,
         skirt_depth,
         min_height,

@@ -9,6 +9,7 @@
 
 pub mod biome;
 mod diagnostics;
+mod eroded;
 pub mod generator;
 pub mod graph;
 pub mod mesh;
@@ -23,7 +24,8 @@ use bevy::prelude::*;
 
 pub use biome::{BiomeTable, BiomeWeights, dominant};
 pub use diagnostics::TerrainDiagnostics;
-pub use generator::{ChunkCoord, GroundSample, TerrainGenerator};
+pub use eroded::ErosionStatus;
+pub use generator::{ChunkCoord, GroundSample, TerrainGenerator, wetness};
 pub use mesh::{ChunkMeshData, Heightfield};
 pub use streaming::{StreamingMode, TerrainSettings, TerrainStats, catch_up_factor};
 
@@ -33,6 +35,11 @@ use crate::config::ActiveWorld;
 /// Per-vertex weights of biomes 0..4 (`vec4<f32>` at shader location 8 in the terrain material).
 pub const ATTRIBUTE_BIOME_WEIGHTS_LOW: MeshVertexAttribute =
     MeshVertexAttribute::new("BiomeWeightsLow", 2_718_281_828, VertexFormat::Float32x4);
+
+/// Per-vertex wetness, 0 (dry) to 1 (riverbed), from erosion (`f32` at shader location 10 in the
+/// terrain material).
+pub const ATTRIBUTE_WETNESS: MeshVertexAttribute =
+    MeshVertexAttribute::new("Wetness", 1_414_213_562, VertexFormat::Float32);
 
 /// Per-vertex weights of biomes 4..8 (`vec4<f32>` at shader location 9 in the terrain material).
 pub const ATTRIBUTE_BIOME_WEIGHTS_HIGH: MeshVertexAttribute =
@@ -58,11 +65,13 @@ impl Plugin for TerrainPlugin {
             .init_resource::<TerrainSettings>()
             .init_resource::<TerrainStats>()
             .init_resource::<streaming::ChunkIndex>()
+            .init_resource::<ErosionStatus>()
+            .init_resource::<eroded::ErosionFollow>()
             .add_plugins(diagnostics::TerrainDiagnosticsPlugin)
             .add_systems(
                 Update,
                 (
-                    sync_sampler
+                    eroded::sync_sampler
                         .after(crate::kinds::FileKindSystems)
                         .in_set(AigcWorldSystems::Config),
                     (streaming::plan_chunks, streaming::dispatch_tasks)
@@ -80,6 +89,7 @@ impl Plugin for TerrainPlugin {
         if !app.world().contains_resource::<Assets<Mesh>>() {
             app.init_asset::<Mesh>();
         }
+        crate::kinds::add_file_asset::<crate::erosion::ErosionModelKind>(app);
         if !app.is_plugin_added::<TransformPlugin>() {
             warn!(
                 "aigc_world: TransformPlugin is missing, so WorldObserver positions \
@@ -132,6 +142,8 @@ impl TerrainChunk {
 pub struct TerrainSampler {
     generator: Arc<TerrainGenerator>,
     version: u64,
+    /// What it was built from.
+    key: eroded::SamplerKey,
 }
 
 impl TerrainSampler {
@@ -139,6 +151,10 @@ impl TerrainSampler {
         Ok(Self {
             generator: Arc::new(TerrainGenerator::new(world.config())?),
             version: world.version(),
+            key: eroded::SamplerKey {
+                world: world.version(),
+                erosion: None,
+            },
         })
     }
 
@@ -168,28 +184,11 @@ impl TerrainSampler {
         &self.generator
     }
 
-    /// [`ActiveWorld::version`] this sampler was built from.
+    /// Grows whenever the sampler is rebuilt: at least the [`ActiveWorld::version`] it was
+    /// built from, higher after an erosion model arrives or changes.
     pub fn version(&self) -> u64 {
         self.version
     }
-}
-
-/// Rebuilds the [`TerrainSampler`] when the active world changes.
-fn sync_sampler(
-    mut commands: Commands,
-    world: Res<ActiveWorld>,
-    sampler: Option<Res<TerrainSampler>>,
-) -> Result {
-    if sampler
-        .as_ref()
-        .is_some_and(|s| s.version == world.version())
-    {
-        return Ok(());
-    }
-    let new = TerrainSampler::try_from_world(&world)
-        .map_err(|e| BevyError::from(e).with_severity(bevy::ecs::error::Severity::Warning))?;
-    commands.insert_resource(new);
-    Ok(())
 }
 
 /// Converts pure mesh buffers into a Bevy [`Mesh`] (without copying the buffers).
@@ -204,5 +203,6 @@ pub fn chunk_mesh_to_bevy(data: ChunkMeshData) -> Mesh {
     .with_inserted_attribute(Mesh::ATTRIBUTE_UV_0, data.uvs)
     .with_inserted_attribute(ATTRIBUTE_BIOME_WEIGHTS_LOW, data.biome_weights_low)
     .with_inserted_attribute(ATTRIBUTE_BIOME_WEIGHTS_HIGH, data.biome_weights_high)
+    .with_inserted_attribute(ATTRIBUTE_WETNESS, data.wetness)
     .with_inserted_indices(Indices::U32(data.indices))
 }

@@ -11,6 +11,7 @@ use super::WorldUiSettings;
 use crate::ai::AiRuntime;
 use crate::dialogue::llm::{LanguageModelState, LanguageModelStatus};
 use crate::npc::Npc;
+use crate::scatter::ScatterStats;
 use crate::terrain::TerrainStats;
 use crate::texture::{TextureSource, TextureStatus};
 
@@ -62,6 +63,7 @@ pub(crate) struct StatsSources<'w, 's> {
     diagnostics: Option<Res<'w, DiagnosticsStore>>,
     history: Res<'w, FrameTimeHistory>,
     terrain: Option<Res<'w, TerrainStats>>,
+    scatter: Option<Res<'w, ScatterStats>>,
     textures: Option<Res<'w, TextureStatus>>,
     ai: Option<Res<'w, AiRuntime>>,
     speech: Option<Res<'w, LanguageModelStatus>>,
@@ -103,6 +105,12 @@ fn stats_body(ui: &mut egui::Ui, sources: &StatsSources) {
     if let Some(stats) = &sources.terrain {
         terrain_section(ui, stats);
         ui.separator();
+    }
+    if let Some(scatter) = &sources.scatter {
+        ui.label(format!(
+            "Scatter: {} objects in {} entities on {} chunks, {:.1} ms a chunk",
+            scatter.instances, scatter.entities, scatter.chunks, scatter.mean_place_ms
+        ));
     }
     ui.label(format!("NPCs: {}", sources.npcs.iter().count()));
     if let Some(ai) = &sources.ai {

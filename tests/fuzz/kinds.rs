@@ -9,8 +9,10 @@ use aigc_world::ai::llm::tiny_chat::tiny_chat_gguf;
 use aigc_world::config::WorldKind;
 use aigc_world::dialogue::GrammarKind;
 use aigc_world::dialogue::llm::LanguageSettingsKind;
+use aigc_world::erosion::ErosionModelKind;
 use aigc_world::kinds::{FileKind, KindInfo, kind_for_path, registry};
 use aigc_world::npc::NpcRulesKind;
+use aigc_world::scatter::ScatterKind;
 use aigc_world::texture::{NcaModelKind, TextureSetKind};
 
 use crate::binary::nca_file;
@@ -47,6 +49,8 @@ fn same_by_name(name: &str) -> fn(&[u8], &[u8]) -> bool {
         "AI settings" => same::<AiSettingsKind>,
         "language model settings" => same::<LanguageSettingsKind>,
         "language model" => same::<LanguageModelKind>,
+        "scatter rules" => same::<ScatterKind>,
+        "erosion model" => same::<ErosionModelKind>,
         other => panic!("the fuzzer does not know the file kind \"{other}\": add it to kinds.rs"),
     }
 }
@@ -58,6 +62,7 @@ fn files_on_disk() -> Vec<(PathBuf, Vec<u8>)> {
         .iter()
         .chain(&[
             "tests/grammar_corpus",
+            "tests/scatter_corpus",
             "tests/fixtures",
             "tests/fuzz_corpus",
         ])

@@ -9,17 +9,35 @@ use bevy::asset::io::{AssetSourceBuilder, AssetSourceId};
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 
-/// A headless app with the whole plugin, a fixed 1/60 s frame time and no world file (the
-/// built-in default world), so tests need no files on disk.
+/// A headless app with the whole plugin but scatter (whose entities would swamp the entity
+/// counts of streaming tests; [`scatter_app`] has it), a fixed 1/60 s frame time and no world
+/// file (the built-in default world), so tests need no files on disk.
 pub fn headless_app() -> App {
+    app_with(
+        AigcWorldPlugin
+            .set(WorldConfigPlugin { path: None })
+            .set(LanguageModelPlugin { path: None })
+            .disable::<ScatterPlugin>(),
+    )
+}
+
+/// [`headless_app`] with scatter, following no scatter file (the built-in rules).
+pub fn scatter_app() -> App {
+    app_with(
+        AigcWorldPlugin
+            .set(WorldConfigPlugin { path: None })
+            .set(LanguageModelPlugin { path: None })
+            .set(ScatterPlugin { path: None }),
+    )
+}
+
+fn app_with<M>(plugins: impl Plugins<M>) -> App {
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins,
         TransformPlugin,
         AssetPlugin::default(),
-        AigcWorldPlugin
-            .set(WorldConfigPlugin { path: None })
-            .set(LanguageModelPlugin { path: None }),
+        plugins,
     ))
     .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
         1.0 / 60.0,

@@ -12,11 +12,13 @@ use aigc_world::ai::nca::NcaWeights;
 use aigc_world::config::{DEFAULT_WORLD_RON, WorldKind};
 use aigc_world::dialogue::llm::{DEFAULT_LANGUAGE_RON, LanguageSettingsKind};
 use aigc_world::dialogue::{DEFAULT_GRAMMAR_RON, GrammarKind};
+use aigc_world::erosion::{ConvLayer, ErosionModelKind, ErosionWeights};
 use aigc_world::kinds::{
     Active, ActiveChanged, FileAsset, FileKind, FileKindPlugin, FileKindSystems, FileSlot,
     FileStatus, SlotChange, kind_for_path, registry,
 };
 use aigc_world::npc::{DEFAULT_NPC_RON, NpcRulesKind};
+use aigc_world::scatter::{DEFAULT_SCATTER_RON, ScatterKind};
 use aigc_world::texture::{DEFAULT_TEXTURES_RON, NcaModelKind, TextureSetKind};
 use bevy::asset::io::memory::Dir;
 use bevy::prelude::*;
@@ -71,6 +73,22 @@ fn weights(scale: f32) -> NcaWeights {
     }
 }
 
+fn erosion_weights(scale: f32) -> ErosionWeights {
+    ErosionWeights {
+        spacing_m: 1.0,
+        input_scale: 1.0,
+        output_scale: scale,
+        layers: vec![ConvLayer {
+            inputs: 3,
+            outputs: 1,
+            kernel: 3,
+            dilation: 1,
+            weight: (0..27).map(|i| (i % 5) as f32 * 0.1 - 0.2).collect(),
+            bias: vec![0.01],
+        }],
+    }
+}
+
 /// The samples of the kind named `name`, as [`FileKind::NAME`] says it.
 fn samples(name: &str) -> Samples {
     match name {
@@ -119,6 +137,13 @@ fn samples(name: &str) -> Samples {
             5,
             "`histroy`",
         ),
+        "scatter rules" => text_samples(
+            DEFAULT_SCATTER_RON.replacen("seed: 11,", "seed: 12,", 1),
+            DEFAULT_SCATTER_RON.to_owned(),
+            ("variants: 4,", "variants: 0,"),
+            13,
+            "layers[0].variants",
+        ),
         "language model" => {
             let good = tiny_chat_gguf(1);
             let mut bad = tiny_chat_gguf(3);
@@ -140,6 +165,19 @@ fn samples(name: &str) -> Samples {
                 at: (1, last - 7 + 1),
                 good,
                 fixed: weights(-1.0).to_bytes(),
+                bad,
+                says: "checksum",
+            }
+        }
+        "erosion model" => {
+            let good = erosion_weights(1.0).to_bytes();
+            let mut bad = erosion_weights(2.0).to_bytes();
+            let last = bad.len() - 1;
+            bad[last] ^= 0x55;
+            Samples {
+                at: (1, last - 7 + 1),
+                good,
+                fixed: erosion_weights(0.5).to_bytes(),
                 bad,
                 says: "checksum",
             }
@@ -322,6 +360,16 @@ fn cycles() -> Vec<(&'static str, fn(), fn())> {
             LanguageSettingsKind::NAME,
             hot_reload_cycle::<LanguageSettingsKind>,
             slot_cycle::<LanguageSettingsKind>,
+        ),
+        (
+            ErosionModelKind::NAME,
+            hot_reload_cycle::<ErosionModelKind>,
+            slot_cycle::<ErosionModelKind>,
+        ),
+        (
+            ScatterKind::NAME,
+            hot_reload_cycle::<ScatterKind>,
+            slot_cycle::<ScatterKind>,
         ),
     ]
 }

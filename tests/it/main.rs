@@ -4,6 +4,7 @@ mod common;
 mod determinism;
 mod dialogue;
 mod dialogue_app;
+mod erosion;
 mod file_kinds;
 #[cfg(feature = "wgpu")]
 mod gpu_layers;
@@ -12,6 +13,7 @@ mod learned;
 mod llm;
 mod npc;
 mod remote_llm;
+mod scatter;
 #[cfg(feature = "egui")]
 mod screenshot;
 mod soak;

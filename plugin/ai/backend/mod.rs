@@ -14,8 +14,10 @@ use super::nca::train::{Exemplar, TrainConfig, Trainer};
 use super::nca::weights::NcaWeights;
 use super::surface::{PackedLayout, SurfaceParams, pack_surface};
 
+mod erosion;
 mod gpu_surface;
 pub mod llm;
+pub use erosion::{ErosionTrainer, erosion_residual_burn};
 pub use gpu_surface::GpuSurface;
 
 /// The CPU backend.

@@ -11,7 +11,7 @@
 //! output is bit-identical on every thread, run and x86-64 or ARM machine.
 
 mod fractal;
-mod hash;
+pub(crate) mod hash;
 mod lattice;
 mod simplex;
 mod worley;

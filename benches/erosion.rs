@@ -1,0 +1,63 @@
+//! Erosion per chunk: the reference simulator against the learned network, with the plain noise
+//! chunk as the baseline, in the same run.
+//!
+//! The simulator needs its own margin of noise around the chunk (droplets arrive from outside);
+//! the network needs its reach. Both start from noise heights of the default world at a rugged
+//! place and give the chunk's eroded heights; the full eroded chunk (mesh, skirts, biomes) is
+//! measured too.
+//!
+//! ```text
+//! cargo bench --bench erosion
+//! ```
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use aigc_world::config::{DEFAULT_WORLD_RON, parse_world};
+use aigc_world::erosion::pairs::noise_tile;
+use aigc_world::erosion::{ErosionNet, ErosionParams, ErosionWeights, erode};
+use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// Rugged ground in the default world.
+const HERE: ChunkCoord = ChunkCoord::new(0, -22);
+
+fn erosion(c: &mut Criterion) {
+    let world = parse_world(DEFAULT_WORLD_RON, "default.world.ron").unwrap();
+    let plain = TerrainGenerator::new(&world).unwrap();
+    let bytes = std::fs::read("assets/models/default.erosion").unwrap();
+    let net = Arc::new(ErosionNet::new(ErosionWeights::from_bytes(&bytes).unwrap()));
+    let eroded = plain.clone().with_erosion(net, 1.0);
+    let params = ErosionParams::default();
+    let side = plain.chunk_vertices() as usize;
+    let (x0, z0) = plain.chunk_origin(HERE);
+    let at = ((x0 / plain.spacing()) as i64, (z0 / plain.spacing()) as i64);
+    let mut group = c.benchmark_group("erosion per chunk");
+    group.sample_size(10);
+    group.bench_function("simulator", |b| {
+        b.iter(|| {
+            let mut tile = noise_tile(&plain, at.0, at.1, side, params.margin());
+            erode(&mut tile, &params);
+            black_box(tile)
+        })
+    });
+    group.bench_function("network", |b| {
+        b.iter(|| black_box(eroded.ground_window(at.0, at.1, side, side)))
+    });
+    group.bench_function("noise only", |b| {
+        b.iter(|| black_box(plain.noise_window(at.0, at.1, side, side)))
+    });
+    group.bench_function("eroded chunk mesh", |b| {
+        b.iter(|| black_box(eroded.generate_chunk(HERE, 1)))
+    });
+    group.bench_function("plain chunk mesh", |b| {
+        b.iter(|| black_box(plain.generate_chunk(HERE, 1)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, erosion);
+criterion_main!(benches);

@@ -1,0 +1,233 @@
+//! The learned erosion model's inference in plain Rust: input features from a noise heightfield,
+//! then the convolutions, giving the height change (eroded minus noise) in metres.
+//!
+//! Why not burn here: a chunk's edge heights are computed by both chunks that share the edge, at
+//! different places in their tiles, and must be equal to the bit. These loops compute every output
+//! cell with the same operations in the same order wherever it lies in the tile (no padding, no
+//! tiling of the reduction, no fused multiply-add), so a height depends only on the world-space
+//! noise around it. burn trains the model ([`super::model`]) and is checked to agree closely.
+//!
+//! Layout: channel-major planes, rows of x fastest.
+
+use super::weights::{ConvLayer, ErosionWeights};
+
+/// Input feature channels: slope along x, slope along z, relief (height minus its 5x5 mean).
+pub const INPUTS: usize = 3;
+/// Cells the features read beyond each side of a cell.
+pub const FEATURE_REACH: usize = 2;
+
+/// Features of an `nx` x `nz` height window: `INPUTS` planes of `(nx - 4) x (nz - 4)`, each value
+/// times `scale`. Slopes are central differences over `spacing` metres.
+pub fn features(heights: &[f32], nx: usize, nz: usize, spacing: f32, scale: f32) -> Vec<f32> {
+    let r = FEATURE_REACH;
+    if nx <= 2 * r || nz <= 2 * r || heights.len() != nx * nz {
+        return Vec::new();
+    }
+    let (ox, oz) = (nx - 2 * r, nz - 2 * r);
+    let plane = ox * oz;
+    let mut out = vec![0.0f32; INPUTS * plane];
+    let half = 0.5 / spacing;
+    for j in 0..oz {
+        for i in 0..ox {
+            let (ci, cj) = (i + r, j + r);
+            let h = |di: isize, dj: isize| {
+                heights[(cj as isize + dj) as usize * nx + (ci as isize + di) as usize]
+            };
+            let mut sum = 0.0f32;
+            for dj in -2..=2 {
+                for di in -2..=2 {
+                    sum += h(di, dj);
+                }
+            }
+            let k = j * ox + i;
+            out[k] = (h(1, 0) - h(-1, 0)) * half * scale;
+            out[plane + k] = (h(0, 1) - h(0, -1)) * half * scale;
+            out[2 * plane + k] = (h(0, 0) - sum / 25.0) * scale;
+        }
+    }
+    out
+}
+
+/// One valid (unpadded) convolution of `input` (`layer.inputs` planes of `nx` x `nz`), with a
+/// ReLU when `relu`. Returns the output and its size.
+pub fn conv(
+    layer: &ConvLayer,
+    input: &[f32],
+    nx: usize,
+    nz: usize,
+    relu: bool,
+) -> (Vec<f32>, usize, usize) {
+    let span = (layer.kernel - 1) * layer.dilation;
+    if nx <= span || nz <= span {
+        return (Vec::new(), 0, 0);
+    }
+    let (ox, oz) = (nx - span, nz - span);
+    let (k, d) = (layer.kernel, layer.dilation);
+    let mut out = vec![0.0f32; layer.outputs * ox * oz];
+    for (o, plane) in out.chunks_exact_mut(ox * oz).enumerate() {
+        plane.iter_mut().for_each(|v| *v = layer.bias[o]);
+        for c in 0..layer.inputs {
+            let src = &input[c * nx * nz..(c + 1) * nx * nz];
+            for ky in 0..k {
+                for kx in 0..k {
+                    let w = layer.weight[((o * layer.inputs + c) * k + ky) * k + kx];
+                    for (j, row) in plane.chunks_exact_mut(ox).enumerate() {
+                        let start = (j + ky * d) * nx + kx * d;
+                        for (v, s) in row.iter_mut().zip(&src[start..start + ox]) {
+                            *v += w * s;
+                        }
+                    }
+                }
+            }
+        }
+        if relu {
+            plane.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    }
+    (out, ox, oz)
+}
+
+/// A loaded erosion model, ready to run on any thread.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErosionNet {
+    weights: ErosionWeights,
+}
+
+impl ErosionNet {
+    /// Wraps checked weights (from [`ErosionWeights::from_bytes`] or training).
+    pub fn new(weights: ErosionWeights) -> Self {
+        Self { weights }
+    }
+
+    /// The weights.
+    pub fn weights(&self) -> &ErosionWeights {
+        &self.weights
+    }
+
+    /// Cells of noise needed beyond each side of the cells to erode.
+    pub fn margin(&self) -> usize {
+        self.weights.margin()
+    }
+
+    /// Height change in metres (eroded minus noise) for the `nx - 2m` x `nz - 2m` middle of an
+    /// `nx` x `nz` window of noise heights (`m` = [`margin`](Self::margin)), `spacing` metres
+    /// apart. Empty when the window is too small.
+    pub fn residual(&self, heights: &[f32], nx: usize, nz: usize, spacing: f32) -> Vec<f32> {
+        let w = &self.weights;
+        let mut x = features(heights, nx, nz, spacing, w.input_scale);
+        let (mut cx, mut cz) = (
+            nx.saturating_sub(2 * FEATURE_REACH),
+            nz.saturating_sub(2 * FEATURE_REACH),
+        );
+        let last = w.layers.len().saturating_sub(1);
+        for (k, layer) in w.layers.iter().enumerate() {
+            if x.is_empty() {
+                return Vec::new();
+            }
+            (x, cx, cz) = conv(layer, &x, cx, cz, k != last);
+        }
+        let _ = (cx, cz);
+        x.iter_mut().for_each(|v| *v *= w.output_scale);
+        x
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small model with made-up weights: `hidden` channels, dilations 1 and 2, a 1x1 head.
+    pub(crate) fn tiny_weights(hidden: usize) -> ErosionWeights {
+        let layer = |inputs: usize, outputs: usize, kernel: usize, dilation: usize, salt: usize| {
+            let n = outputs * inputs * kernel * kernel;
+            ConvLayer {
+                inputs,
+                outputs,
+                kernel,
+                dilation,
+                weight: (0..n)
+                    .map(|i| ((i * 7 + salt) % 13) as f32 * 0.05 - 0.3)
+                    .collect(),
+                bias: (0..outputs).map(|i| (i % 3) as f32 * 0.1 - 0.05).collect(),
+            }
+        };
+        ErosionWeights {
+            spacing_m: 1.0,
+            input_scale: 1.0,
+            output_scale: 0.5,
+            layers: vec![
+                layer(INPUTS, hidden, 3, 1, 1),
+                layer(hidden, hidden, 3, 2, 2),
+                layer(hidden, 1, 1, 1, 3),
+            ],
+        }
+    }
+
+    fn field(nx: usize, nz: usize, x0: usize, z0: usize) -> Vec<f32> {
+        (0..nx * nz)
+            .map(|k| {
+                let (x, z) = ((k % nx + x0) as f32, (k / nx + z0) as f32);
+                (x * 0.21).sin() * 7.0 + (z * 0.13).cos() * 5.0 + (x * z * 0.01).sin()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn margin_covers_the_receptive_field() {
+        assert_eq!(ErosionNet::new(tiny_weights(4)).margin(), 2 + 1 + 2);
+    }
+
+    #[test]
+    fn a_cell_depends_only_on_the_noise_around_it() {
+        let net = ErosionNet::new(tiny_weights(5));
+        let m = net.margin();
+        let big = net.residual(&field(40, 36, 0, 0), 40, 36, 1.0);
+        let (bx, bz) = (40 - 2 * m, 36 - 2 * m);
+        assert_eq!(big.len(), bx * bz);
+        // Windows at other places in the big one give the same bits for the same cells.
+        for (x0, z0, nx, nz) in [(3, 5, 2 * m + 1, 2 * m + 4), (11, 0, 2 * m + 9, 2 * m + 2)] {
+            let small = net.residual(&field(nx, nz, x0, z0), nx, nz, 1.0);
+            let (sx, sz) = (nx - 2 * m, nz - 2 * m);
+            for j in 0..sz {
+                for i in 0..sx {
+                    assert_eq!(
+                        small[j * sx + i].to_bits(),
+                        big[(j + z0) * bx + i + x0].to_bits(),
+                        "{i},{j} of the window at {x0},{z0}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn too_small_windows_give_nothing() {
+        let net = ErosionNet::new(tiny_weights(2));
+        let m = net.margin();
+        assert!(
+            net.residual(&field(2 * m, 2 * m, 0, 0), 2 * m, 2 * m, 1.0)
+                .is_empty()
+        );
+        assert!(
+            net.residual(&[1.0; 5], 2 * m + 1, 2 * m + 1, 1.0)
+                .is_empty()
+        );
+        assert_eq!(
+            net.residual(
+                &field(2 * m + 1, 2 * m + 1, 0, 0),
+                2 * m + 1,
+                2 * m + 1,
+                1.0
+            )
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn flat_ground_changes_uniformly() {
+        let net = ErosionNet::new(tiny_weights(3));
+        let out = net.residual(&[12.0; 30 * 30], 30, 30, 1.0);
+        assert!(out.iter().all(|v| v.to_bits() == out[0].to_bits()));
+    }
+}

@@ -1,0 +1,217 @@
+//! Trees, bushes, rocks and grass scattered over the terrain.
+//!
+//! | piece | what it is |
+//! |---|---|
+//! | [`rules`] | the scatter file (`*.scatter.ron`): layers of objects per biome |
+//! | [`place`], [`ground`] | the pure core: (seed, rules, region, ground) to placements, seam-free and independent of load order |
+//! | [`ScatterWorld`] | the rules compiled for one world's terrain: per-chunk placement and "objects near a point" |
+//! | [`meshes`] | procedural meshes: seeded trees, conifers, bushes, faceted rocks, grass tufts |
+//! | [`ScatterPlugin`] | the ECS shell: placement tasks beside chunk generation, objects as children of their chunk, [`ScatterStats`], [`ScatterIndex`] |
+//!
+//! A chunk gets the layers whose view distance reaches it once it has a mesh; placement runs on
+//! the async compute pool, the objects spawn within the world's per-frame apply budget and go
+//! with their chunk. Trees, bushes and rocks are one entity each sharing a mesh per (kind,
+//! variant) and one material, so Bevy batches them; a chunk's grass is one mesh.
+
+pub mod ground;
+pub mod meshes;
+pub mod place;
+pub mod rules;
+mod spawn;
+#[cfg(feature = "render")]
+mod visuals;
+
+use std::sync::Arc;
+
+use bevy::prelude::*;
+
+pub use ground::GroundGrid;
+pub use place::{
+    ALL_LAYERS, Ground, GroundPoint, LayerMask, LayerPlan, Placement, ScatterSet, objects_near,
+    place_region,
+};
+pub use rules::{DEFAULT_SCATTER_RON, Layer, ObjectKind, ScatterRules};
+pub use spawn::{CompiledScatter, ScatterIndex, ScatterObject, ScatterStats};
+#[cfg(feature = "render")]
+pub use visuals::to_bevy_mesh;
+
+use crate::AigcWorldSystems;
+use crate::config::ConfigError;
+use crate::kinds::{self, Active, FileAsset, FileKind, FileKindPlugin, FileStatus, FollowedFile};
+use crate::terrain::graph::Plan;
+use crate::terrain::{ChunkCoord, TerrainGenerator};
+
+/// Scatters objects over chunks near observers from the scatter file, and hot-reloads it.
+#[derive(Clone, Debug)]
+pub struct ScatterPlugin {
+    /// Asset path of the scatter file, or `None` to use only the built-in default.
+    pub path: Option<String>,
+}
+
+impl Default for ScatterPlugin {
+    fn default() -> Self {
+        Self {
+            path: Some("worlds/default.scatter.ron".into()),
+        }
+    }
+}
+
+impl Plugin for ScatterPlugin {
+    fn build(&self, app: &mut App) {
+        crate::configure_sets(app);
+        app.add_plugins(FileKindPlugin::<ScatterKind>::new(
+            self.path.clone(),
+            ScatterRules::builtin(),
+        ))
+        .init_resource::<ScatterStats>()
+        .init_resource::<ScatterIndex>()
+        .configure_sets(
+            Update,
+            (ScatterSystems::Plan, ScatterSystems::Apply)
+                .chain()
+                .after(AigcWorldSystems::Apply)
+                .before(AigcWorldSystems::Npcs),
+        )
+        .add_systems(
+            Update,
+            (
+                spawn::compile_scatter
+                    .after(kinds::FileKindSystems)
+                    .in_set(AigcWorldSystems::Config),
+                (spawn::poll_scatter, spawn::plan_scatter)
+                    .chain()
+                    .in_set(ScatterSystems::Plan),
+                (spawn::apply_scatter, spawn::update_scatter_stats)
+                    .chain()
+                    .in_set(ScatterSystems::Apply),
+            ),
+        );
+        #[cfg(feature = "render")]
+        app.init_resource::<visuals::ScatterMeshes>();
+    }
+}
+
+/// Where scatter's systems run in [`Update`], chained, after
+/// [`AigcWorldSystems::Apply`] and before [`AigcWorldSystems::Npcs`].
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScatterSystems {
+    /// Finished placements collected; chunks whose wanted layers changed get placement tasks.
+    Plan,
+    /// Placements spawned as children of their chunks within the apply budget; [`ScatterStats`]
+    /// and [`ScatterIndex`] are current after it.
+    Apply,
+}
+
+/// Scatter files, `*.scatter.ron`: [`ScatterRules`].
+#[derive(Clone, Copy, Debug, Default, TypePath)]
+pub struct ScatterKind;
+
+impl FileKind for ScatterKind {
+    type Value = ScatterRules;
+    const NAME: &'static str = "scatter rules";
+    const EXTENSIONS: &'static [&'static str] = &["scatter.ron"];
+
+    fn parse(bytes: &[u8], file: &str) -> Result<ScatterRules, ConfigError> {
+        ScatterRules::parse(kinds::text(bytes, file)?, file)
+    }
+
+    fn check(rules: &ScatterRules, source: &str) -> Result<(), ConfigError> {
+        rules.validate("", source)
+    }
+}
+
+/// The scatter rules in use; replacing them scatters everything again.
+pub type ActiveScatter = Active<ScatterKind>;
+
+/// A loaded scatter file: the rules, or why they cannot be used.
+pub type ScatterAsset = FileAsset<ScatterKind>;
+
+/// Which scatter file is followed (change `path` to load another).
+pub type ScatterFile = FollowedFile<ScatterKind>;
+
+/// The outcome of the latest scatter file load, for UIs and tests.
+pub type ScatterFileStatus = FileStatus<ScatterKind>;
+
+/// Scatter rules compiled for one world's terrain: what background tasks run, and what answers
+/// "what stands near here" anywhere, loaded or not.
+#[derive(Clone, Debug)]
+pub struct ScatterWorld {
+    /// The compiled layers.
+    pub set: ScatterSet,
+    generator: Arc<TerrainGenerator>,
+    clusters: Plan,
+}
+
+impl ScatterWorld {
+    /// Compiles `rules` for the world with `world_seed` and terrain `generator`; also returns
+    /// warnings about names the world does not have (see [`ScatterSet::compile`]).
+    pub fn new(
+        world_seed: u64,
+        rules: &ScatterRules,
+        generator: Arc<TerrainGenerator>,
+    ) -> (Self, Vec<String>) {
+        let graph = generator.graph();
+        let (set, warnings) = ScatterSet::compile(world_seed, rules, generator.biomes(), |n| {
+            graph.node(n).is_some()
+        });
+        let ids: Vec<_> = set
+            .cluster_nodes
+            .iter()
+            .filter_map(|n| graph.node(n))
+            .collect();
+        let clusters = graph.plan(&ids);
+        (
+            Self {
+                set,
+                generator,
+                clusters,
+            },
+            warnings,
+        )
+    }
+
+    /// The terrain generator it places on.
+    pub fn generator(&self) -> &Arc<TerrainGenerator> {
+        &self.generator
+    }
+
+    /// World rectangle `[min, max)` of chunk `coord` (the same edges its neighbours use).
+    pub fn chunk_bounds(&self, coord: ChunkCoord) -> ([f64; 2], [f64; 2]) {
+        let (x0, z0) = self.generator.chunk_origin(coord);
+        let (x1, z1) = self
+            .generator
+            .chunk_origin(ChunkCoord::new(coord.x + 1, coord.z + 1));
+        ([x0, z0], [x1, z1])
+    }
+
+    /// The ground over world `[min, max]` widened by the spacing of the layers in `mask`.
+    pub fn ground(&self, mask: LayerMask, min: [f64; 2], max: [f64; 2]) -> GroundGrid<'_> {
+        let m = self.set.margin(mask) + 1.0;
+        GroundGrid::new(
+            &self.generator,
+            &self.clusters,
+            self.set.cluster_nodes.len(),
+            [min[0] - m, min[1] - m],
+            [max[0] + m, max[1] + m],
+        )
+    }
+
+    /// Everything of the layers in `mask` in world `[min, max)`.
+    pub fn place_region(&self, mask: LayerMask, min: [f64; 2], max: [f64; 2]) -> Vec<Placement> {
+        let ground = self.ground(mask, min, max);
+        place_region(&self.set, &ground, mask, min, max)
+    }
+
+    /// Everything of the layers in `mask` that chunk `coord` holds.
+    pub fn place_chunk(&self, coord: ChunkCoord, mask: LayerMask) -> Vec<Placement> {
+        let (min, max) = self.chunk_bounds(coord);
+        self.place_region(mask, min, max)
+    }
+
+    /// Objects of the layers in `mask` within `radius` metres of world `(x, z)`, nearest first.
+    pub fn objects_near(&self, mask: LayerMask, x: f64, z: f64, radius: f64) -> Vec<Placement> {
+        let r = radius.max(0.0);
+        let ground = self.ground(mask, [x - r, z - r], [x + r, z + r]);
+        objects_near(&self.set, &ground, mask, x, z, r)
+    }
+}

@@ -1,0 +1,521 @@
+//! The ECS shell of scatter: which chunks want which layers, placement on the task pool, and
+//! spawning the results as children of the chunk within the per-frame apply budget.
+
+use std::sync::Arc;
+
+use bevy::platform::collections::HashMap;
+use bevy::platform::time::Instant;
+use bevy::prelude::*;
+use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
+
+use super::meshes::{ObjectMesh, grass_mesh};
+use super::{ActiveScatter, LayerMask, ObjectKind, Placement, ScatterWorld};
+use crate::config::ActiveWorld;
+use crate::terrain::{ChunkCoord, TerrainChunk, TerrainSampler, WorldObserver, catch_up_factor};
+
+/// Placement tasks allowed at once (the async pool is shared with terrain generation).
+const MAX_TASKS: usize = 2;
+
+/// Objects spawned per frame at 60 fps (more on slower frames, see
+/// [`catch_up_factor`]): spawning is applied after the systems run, so the time budget alone
+/// would not see it.
+const MAX_SPAWNS: usize = 250;
+
+/// Observers may drift this far (metres) before chunks are checked again.
+const REPLAN_M: f32 = 4.0;
+
+/// What scatter is doing.
+#[derive(Resource, Clone, Debug, Default, PartialEq)]
+pub struct ScatterStats {
+    /// Objects shown: one per object entity plus every grass tuft in the grass meshes.
+    pub instances: usize,
+    /// Scatter entities alive (objects and one grass mesh per chunk that has grass).
+    pub entities: usize,
+    /// Chunks with their objects placed.
+    pub chunks: usize,
+    /// Placement tasks running.
+    pub in_flight: usize,
+    /// Chunks waiting for a placement task.
+    pub pending: usize,
+    /// Chunks placed since start.
+    pub placed_total: u64,
+    /// Mean milliseconds (on a pool thread) to place one chunk, over all chunks so far.
+    pub mean_place_ms: f64,
+    /// Slowest chunk so far, milliseconds.
+    pub max_place_ms: f64,
+    /// Frame-thread milliseconds the scatter systems took in the last frame.
+    pub frame_ms: f64,
+    /// The most frame-thread milliseconds the scatter systems took in any frame so far.
+    pub max_frame_ms: f64,
+}
+
+impl ScatterStats {
+    /// Whether every chunk in range has what it wants and nothing is in flight.
+    pub fn is_settled(&self) -> bool {
+        self.in_flight == 0 && self.pending == 0 && self.chunks > 0
+    }
+}
+
+/// A scattered object (or a chunk's grass mesh): a child of its terrain chunk. Read it, don't
+/// write it.
+#[derive(Component, Clone, Debug)]
+#[require(Transform, Visibility)]
+pub struct ScatterObject {
+    /// Index of its layer in the scatter rules.
+    pub layer: u16,
+    /// What it is.
+    pub kind: ObjectKind,
+    /// Its placement's id (0 for a grass mesh).
+    pub id: u64,
+    /// Instances it draws (1, or the tufts of a grass mesh).
+    pub instances: u32,
+}
+
+/// The rules compiled for the current world, rebuilt when either changes.
+#[derive(Resource, Clone)]
+pub struct CompiledScatter {
+    /// The compiled rules, shared with tasks.
+    pub world: Arc<ScatterWorld>,
+    /// (world sampler version, rules version) it was built from.
+    pub version: (u64, u64),
+}
+
+/// Placements of the chunks that have them, for "what stands near here" without recomputing.
+#[derive(Resource, Default, Debug)]
+pub struct ScatterIndex {
+    chunks: HashMap<ChunkCoord, Arc<Vec<Placement>>>,
+    owners: HashMap<Entity, ChunkCoord>,
+    chunk_size: f64,
+}
+
+impl ScatterIndex {
+    /// Placed objects within `radius` metres (horizontally) of world `(x, z)` on chunks that are
+    /// placed, nearest first. Chunks beyond the view distances are not placed: ask
+    /// [`ScatterWorld::objects_near`] for those.
+    pub fn near(&self, x: f32, z: f32, radius: f32) -> Vec<Placement> {
+        if self.chunk_size <= 0.0 {
+            return Vec::new();
+        }
+        let size = self.chunk_size as f32;
+        let lo = ((x - radius) / size).floor() as i32;
+        let hi = ((x + radius) / size).floor() as i32;
+        let (zlo, zhi) = (
+            ((z - radius) / size).floor() as i32,
+            ((z + radius) / size).floor() as i32,
+        );
+        let d = |p: &Placement| (p.position[0] - x).hypot(p.position[2] - z);
+        let mut found: Vec<Placement> = (zlo..=zhi)
+            .flat_map(|cz| (lo..=hi).map(move |cx| ChunkCoord::new(cx, cz)))
+            .filter_map(|c| self.chunks.get(&c))
+            .flat_map(|v| v.iter().copied())
+            .filter(|p| d(p) <= radius)
+            .collect();
+        found.sort_by(|a, b| d(a).total_cmp(&d(b)).then(a.id.cmp(&b.id)));
+        found
+    }
+
+    /// Chunks with placements.
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Whether no chunk has placements.
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+}
+
+/// A chunk's objects are being placed.
+#[derive(Component)]
+pub(crate) struct ScatterTask {
+    task: Task<Placed>,
+    version: (u64, u64),
+    mask: LayerMask,
+}
+
+/// A finished placement waiting for the apply budget.
+#[derive(Component)]
+pub(crate) struct ScatterReady(Option<Placed>);
+
+/// A chunk's objects are spawned (as its children), for these layers.
+#[derive(Component)]
+pub(crate) struct ScatterPlaced {
+    version: (u64, u64),
+    mask: LayerMask,
+    entities: usize,
+    instances: usize,
+}
+
+pub(crate) struct Placed {
+    coord: ChunkCoord,
+    /// Layers already shown when the task started, not placed again.
+    have: LayerMask,
+    placements: Vec<Placement>,
+    grass: Option<ObjectMesh>,
+    version: (u64, u64),
+    mask: LayerMask,
+    ms: f64,
+}
+
+/// Rebuilds [`CompiledScatter`] when the world or the rules change.
+pub(crate) fn compile_scatter(
+    mut commands: Commands,
+    world: Option<Res<ActiveWorld>>,
+    sampler: Option<Res<TerrainSampler>>,
+    rules: Res<ActiveScatter>,
+    compiled: Option<Res<CompiledScatter>>,
+    mut index: ResMut<ScatterIndex>,
+) {
+    let (Some(world), Some(sampler)) = (world, sampler) else {
+        return;
+    };
+    let version = (sampler.version(), rules.version());
+    if compiled.is_some_and(|c| c.version == version) {
+        return;
+    }
+    let (scatter, warnings) = ScatterWorld::new(
+        world.config().seed,
+        rules.config(),
+        sampler.generator().clone(),
+    );
+    for w in warnings {
+        warn!("aigc_world: {w}");
+    }
+    index.chunk_size = sampler.generator().chunk_size();
+    commands.insert_resource(CompiledScatter {
+        world: Arc::new(scatter),
+        version,
+    });
+}
+
+/// What the last full planning pass saw, to skip passes when nothing moved.
+#[derive(Default)]
+pub(crate) struct LastPlan {
+    eyes: Vec<Vec2>,
+    version: (u64, u64),
+}
+
+/// Starts placement where a chunk's wanted layers changed, cancels out-of-date tasks, and drops
+/// objects whose rules or world changed.
+pub(crate) fn plan_scatter(
+    mut commands: Commands,
+    compiled: Option<Res<CompiledScatter>>,
+    world: Option<Res<ActiveWorld>>,
+    observers: Query<&GlobalTransform, With<WorldObserver>>,
+    chunks: Query<(
+        Entity,
+        &TerrainChunk,
+        Option<&ScatterTask>,
+        Option<&ScatterPlaced>,
+        Has<ScatterReady>,
+    )>,
+    changed: Query<(), Changed<TerrainChunk>>,
+    mut last: Local<LastPlan>,
+    mut stats: ResMut<ScatterStats>,
+) {
+    let start = Instant::now();
+    let (Some(compiled), Some(world)) = (compiled, world) else {
+        return;
+    };
+    let version = compiled.version;
+    let eyes: Vec<Vec2> = observers.iter().map(|t| t.translation().xz()).collect();
+    let moved = eyes.len() != last.eyes.len()
+        || eyes
+            .iter()
+            .zip(&last.eyes)
+            .any(|(a, b)| a.distance_squared(*b) > REPLAN_M * REPLAN_M);
+    if !moved && last.version == version && changed.is_empty() && stats.pending == 0 {
+        stats.frame_ms = start.elapsed().as_secs_f64() * 1000.0;
+        return;
+    }
+    last.eyes.clone_from(&eyes);
+    last.version = version;
+    let set = &compiled.world.set;
+    let hysteresis = world.config().streaming.hysteresis_m as f32;
+    let size = compiled.world.generator().chunk_size() as f32;
+    let distance = |c: &TerrainChunk| {
+        let min = Vec2::new(c.x as f32, c.z as f32) * size;
+        let max = min + Vec2::splat(size);
+        eyes.iter()
+            .map(|&p| (min - p).max(p - max).max(Vec2::ZERO).length())
+            .fold(f32::INFINITY, f32::min)
+    };
+
+    let mut running = 0;
+    let mut wanted = Vec::new();
+    for (e, chunk, task, placed, ready) in &chunks {
+        let d = distance(chunk);
+        // Layers come in at their view distance and go a hysteresis beyond it.
+        let current = placed.filter(|p| p.version == version).map(|p| p.mask);
+        let mut target = set.layers_within(d);
+        if let Some(mask) = current {
+            target |= mask & set.layers_within(d - hysteresis);
+        }
+        if chunk.vertex_step == 0 {
+            target = 0;
+        }
+        if let Some(t) = task {
+            if t.version == version && t.mask == target {
+                running += 1;
+                continue;
+            }
+            // Dropping the task cancels it.
+            commands.entity(e).remove::<ScatterTask>();
+        }
+        if ready {
+            continue;
+        }
+        if target == 0 {
+            if placed.is_some() {
+                commands
+                    .entity(e)
+                    .queue(clear_objects(0))
+                    .remove::<ScatterPlaced>();
+            }
+            continue;
+        }
+        if current == Some(target) {
+            continue;
+        }
+        wanted.push((d, e, chunk.coord(), target, current.unwrap_or(0) & target));
+    }
+    stats.in_flight = running;
+    let free = MAX_TASKS.saturating_sub(running);
+    stats.pending = wanted.len().saturating_sub(free);
+    wanted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let pool = AsyncComputeTaskPool::get();
+    for &(_, e, coord, mask, have) in wanted.iter().take(free) {
+        let scatter = compiled.world.clone();
+        let task = pool.spawn(async move {
+            let start = Instant::now();
+            // Layers already shown keep their objects: only the new ones are placed.
+            let placements = scatter.place_chunk(coord, mask & !have);
+            let (origin, _) = scatter.chunk_bounds(coord);
+            let grass = placements
+                .iter()
+                .any(|p| p.kind == ObjectKind::Grass)
+                .then(|| grass_mesh(&placements, origin));
+            Placed {
+                coord,
+                have,
+                placements,
+                grass,
+                version,
+                mask,
+                ms: start.elapsed().as_secs_f64() * 1000.0,
+            }
+        });
+        commands.entity(e).insert(ScatterTask {
+            task,
+            version,
+            mask,
+        });
+        stats.in_flight += 1;
+    }
+    stats.frame_ms = start.elapsed().as_secs_f64() * 1000.0;
+}
+
+/// Despawns a chunk's scatter children except those of the layers in `keep`.
+fn clear_objects(keep: LayerMask) -> impl FnOnce(EntityWorldMut) + Send + 'static {
+    move |entity: EntityWorldMut| {
+        let id = entity.id();
+        let world = entity.into_world_mut();
+        let children: Vec<Entity> = world
+            .get::<Children>(id)
+            .map(|c| c.iter().collect())
+            .unwrap_or_default();
+        for child in children {
+            let drop = world
+                .get::<ScatterObject>(child)
+                .is_some_and(|o| o.layer >= 64 || keep & (1 << o.layer) == 0);
+            if drop {
+                world.despawn(child);
+            }
+        }
+    }
+}
+
+/// Moves finished placements into [`ScatterReady`].
+pub(crate) fn poll_scatter(
+    mut commands: Commands,
+    mut tasks: Query<(Entity, &mut ScatterTask)>,
+    mut stats: ResMut<ScatterStats>,
+) {
+    for (e, mut task) in &mut tasks {
+        if let Some(done) = check_ready(&mut task.task) {
+            let n = stats.placed_total as f64;
+            stats.mean_place_ms = (stats.mean_place_ms * n + done.ms) / (n + 1.0);
+            stats.max_place_ms = stats.max_place_ms.max(done.ms);
+            stats.placed_total += 1;
+            stats.in_flight = stats.in_flight.saturating_sub(1);
+            commands
+                .entity(e)
+                .remove::<ScatterTask>()
+                .insert(ScatterReady(Some(done)));
+        }
+    }
+}
+
+/// Spawns ready placements as children of their chunk within the world's per-frame apply
+/// budget and [`MAX_SPAWNS`] objects (at least one chunk a frame).
+pub(crate) fn apply_scatter(
+    mut commands: Commands,
+    time: Res<Time<Real>>,
+    world: Option<Res<ActiveWorld>>,
+    compiled: Option<Res<CompiledScatter>>,
+    mut ready: Query<(
+        Entity,
+        &mut ScatterReady,
+        &Transform,
+        Option<&ScatterPlaced>,
+    )>,
+    #[cfg(feature = "render")] mut visuals: super::visuals::VisualParams,
+    mut index: ResMut<ScatterIndex>,
+    mut stats: ResMut<ScatterStats>,
+) {
+    let start = Instant::now();
+    let (Some(world), Some(compiled)) = (world, compiled) else {
+        return;
+    };
+    let budget =
+        world.config().streaming.apply_budget_ms * catch_up_factor(time.delta_secs_f64() * 1000.0);
+    let catch_up = catch_up_factor(time.delta_secs_f64() * 1000.0);
+    let max_spawns = (MAX_SPAWNS as f64 * catch_up) as usize;
+    let mut applied = 0;
+    let mut spawned = 0;
+    for (e, mut result, chunk_transform, placed) in &mut ready {
+        if applied > 0
+            && (start.elapsed().as_secs_f64() * 1000.0 >= budget || spawned >= max_spawns)
+        {
+            break;
+        }
+        let Some(done) = result.0.take() else {
+            continue;
+        };
+        // Placement is a function of the version, so objects of layers already shown stay:
+        // only layers that left are despawned, only layers that came are spawned.
+        let old = placed
+            .filter(|p| p.version == done.version)
+            .map_or(0, |p| p.mask);
+        let keep = old & done.mask & done.have;
+        commands
+            .entity(e)
+            .remove::<ScatterReady>()
+            .queue(clear_objects(keep));
+        if done.version != compiled.version {
+            commands.entity(e).remove::<ScatterPlaced>();
+            continue;
+        }
+        let new = |p: &Placement| keep & (1 << p.layer) == 0;
+        spawned += done
+            .placements
+            .iter()
+            .filter(|p| p.kind != ObjectKind::Grass && new(p))
+            .count();
+        applied += 1;
+        let origin = chunk_transform.translation;
+        let layers = &compiled.world.set.layers;
+        for p in done
+            .placements
+            .iter()
+            .filter(|p| p.kind != ObjectKind::Grass && new(p))
+        {
+            let up = Vec3::from_array(p.up);
+            let rotation = Quat::from_rotation_arc(Vec3::Y, up) * Quat::from_rotation_y(p.yaw);
+            let transform = Transform {
+                translation: Vec3::from_array(p.position) - origin,
+                rotation,
+                scale: Vec3::splat(p.scale),
+            };
+            let mut object = commands.spawn((
+                ScatterObject {
+                    layer: p.layer,
+                    kind: p.kind,
+                    id: p.id,
+                    instances: 1,
+                },
+                transform,
+                ChildOf(e),
+            ));
+            #[cfg(feature = "render")]
+            visuals.dress(&mut object, p, layers[p.layer as usize].view_distance);
+            #[cfg(not(feature = "render"))]
+            let _ = (&mut object, layers);
+        }
+        let grass_layer = done
+            .placements
+            .iter()
+            .find(|p| p.kind == ObjectKind::Grass)
+            .map(|p| p.layer);
+        if let Some(grass) = done
+            .grass
+            .filter(|_| grass_layer.is_some_and(|l| keep & (1 << l) == 0))
+        {
+            let tufts = done
+                .placements
+                .iter()
+                .filter(|p| p.kind == ObjectKind::Grass)
+                .collect::<Vec<_>>();
+            let layer = tufts.first().map_or(0, |p| p.layer);
+            let mut object = commands.spawn((
+                ScatterObject {
+                    layer,
+                    kind: ObjectKind::Grass,
+                    id: 0,
+                    instances: tufts.len() as u32,
+                },
+                Transform::from_xyz(0.0, 0.0, 0.0),
+                ChildOf(e),
+            ));
+            #[cfg(feature = "render")]
+            visuals.dress_grass(&mut object, grass, layers[layer as usize].view_distance);
+            #[cfg(not(feature = "render"))]
+            let _ = (&mut object, grass);
+        }
+        // The chunk's placements: the kept layers' from before, and the new ones.
+        let mut all: Vec<Placement> = index
+            .chunks
+            .get(&done.coord)
+            .map(|v| {
+                v.iter()
+                    .filter(|p| keep & (1 << p.layer) != 0)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.extend(done.placements);
+        let instances = all.len();
+        let objects = all.iter().filter(|p| p.kind != ObjectKind::Grass).count();
+        let has_grass = all.iter().any(|p| p.kind == ObjectKind::Grass);
+        commands.entity(e).insert(ScatterPlaced {
+            version: done.version,
+            mask: done.mask,
+            entities: objects + usize::from(has_grass),
+            instances,
+        });
+        index.owners.insert(e, done.coord);
+        index.chunks.insert(done.coord, Arc::new(all));
+    }
+    stats.frame_ms += start.elapsed().as_secs_f64() * 1000.0;
+}
+
+/// Forgets chunks that were despawned, and counts what is shown.
+pub(crate) fn update_scatter_stats(
+    mut removed: RemovedComponents<ScatterPlaced>,
+    placed: Query<&ScatterPlaced>,
+    mut index: ResMut<ScatterIndex>,
+    mut stats: ResMut<ScatterStats>,
+) {
+    for e in removed.read() {
+        if placed.contains(e) {
+            continue;
+        }
+        if let Some(coord) = index.owners.remove(&e) {
+            index.chunks.remove(&coord);
+        }
+    }
+    stats.chunks = placed.iter().count();
+    stats.entities = placed.iter().map(|p| p.entities).sum();
+    stats.instances = placed.iter().map(|p| p.instances).sum();
+    stats.max_frame_ms = stats.max_frame_ms.max(stats.frame_ms);
+}
