@@ -26,6 +26,17 @@
 //! player says a line to the nearest NPC, so the language model (when `assets/ai/npc.llm.ron`
 //! has one and it is fetched) generates on its worker while the frames are timed. The start
 //! waits for the model to load, and the line ends with the replies and who answered them.
+//!
+//! `--systems` prints where the frame's time went during the flight, per system (and per
+//! system's deferred commands): mean microseconds per frame, the longest run, runs. It reads
+//! Bevy's `trace` spans, so build with this crate's `trace` feature:
+//!
+//! ```text
+//! cargo run --release --example flythrough --features trace -- --speed 100 --seconds 30 --systems
+//! ```
+//!
+//! Systems run on several threads at once, so the per-system times may add up to more than the
+//! frame; the spans themselves cost a little, so compare `--systems` runs with each other.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +44,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod common;
+#[path = "common/system_times.rs"]
+mod system_times;
 
 use aigc_world::config::{ActiveWorld, WorldConfigStatus};
 use aigc_world::dialogue::llm::{LanguageModelState, LanguageModelStatus};
@@ -54,6 +67,7 @@ struct Args {
     no_scatter: bool,
     seed: Option<u64>,
     talk: bool,
+    systems: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -65,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
         no_scatter: false,
         seed: None,
         talk: false,
+        systems: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -84,6 +99,7 @@ fn parse_args() -> Result<Args, String> {
             "--sync" => args.sync = true,
             "--no-scatter" => args.no_scatter = true,
             "--talk" => args.talk = true,
+            "--systems" => args.systems = true,
             "--seed" => {
                 args.seed = Some(
                     value("--seed")?
@@ -93,7 +109,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--help" | "-h" => {
                 return Err(
-                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--talk] [--no-scatter]"
+                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--talk] [--no-scatter] [--systems]"
                         .into(),
                 );
             }
@@ -129,7 +145,14 @@ fn main() -> ExitCode {
     app.add_plugins((
         // Generation threads at background priority, as a game on two cores should run them.
         MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
-        bevy::log::LogPlugin::default(),
+        bevy::log::LogPlugin {
+            custom_layer: if args.systems {
+                system_times::layer
+            } else {
+                |_| None
+            },
+            ..default()
+        },
         TransformPlugin,
         AssetPlugin::default(),
         group,
@@ -205,6 +228,7 @@ fn main() -> ExitCode {
     let frames = (args.seconds * 60.0).round() as usize;
     let step = args.speed / 60.0;
     let generated_before = app.world().resource::<TerrainStats>().generated_total;
+    system_times::reset();
     let mut times = Vec::with_capacity(frames);
     let mut resident_max = 0;
     let mut scatter_entities_max = 0;
@@ -266,6 +290,9 @@ fn main() -> ExitCode {
     );
     if args.talk {
         println!("{}", talk.summary(&app));
+    }
+    if args.systems {
+        print_systems(frames);
     }
     // The app stays alive (its threads idle) while the baseline runs, as in a game.
     let empty = empty_app_frames(frames);
@@ -426,5 +453,32 @@ impl Talk {
             self.fell_back,
             sources.join(",")
         )
+    }
+}
+
+/// The slowest systems of the flight, one line each.
+fn print_systems(frames: usize) {
+    const SHOWN: usize = 25;
+    let all = system_times::take();
+    if all.is_empty() {
+        println!("systems: none timed (build with --features trace)");
+        return;
+    }
+    let frames = frames.max(1) as f64;
+    let total: f64 = all.iter().map(|(_, t)| t.total.as_secs_f64()).sum::<f64>() * 1e6 / frames;
+    println!(
+        "systems: {} timed, {:.1} us per frame in all (summed over threads); slowest {}:",
+        all.len(),
+        total,
+        SHOWN.min(all.len())
+    );
+    for (name, t) in all.iter().take(SHOWN) {
+        println!(
+            "system: {:>8.1} us/frame {:>8.1} us max {:>6} runs  {}",
+            t.total.as_secs_f64() * 1e6 / frames,
+            t.max.as_secs_f64() * 1e6,
+            t.runs,
+            name
+        );
     }
 }

@@ -65,6 +65,7 @@ impl Plugin for ScatterPlugin {
         ))
         .init_resource::<ScatterStats>()
         .init_resource::<ScatterIndex>()
+        .init_resource::<spawn::ScatterDespawns>()
         .configure_sets(
             Update,
             (ScatterSystems::Plan, ScatterSystems::Apply)
@@ -81,7 +82,11 @@ impl Plugin for ScatterPlugin {
                 (spawn::poll_scatter, spawn::plan_scatter)
                     .chain()
                     .in_set(ScatterSystems::Plan),
-                (spawn::apply_scatter, spawn::update_scatter_stats)
+                (
+                    spawn::apply_scatter,
+                    spawn::despawn_scatter,
+                    spawn::update_scatter_stats,
+                )
                     .chain()
                     .in_set(ScatterSystems::Apply),
             ),

@@ -1,6 +1,7 @@
 //! The ECS shell of scatter: which chunks want which layers, placement on the task pool, and
 //! spawning the results as children of the chunk within the per-frame apply budget.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bevy::platform::collections::HashMap;
@@ -20,6 +21,11 @@ const MAX_TASKS: usize = 2;
 /// [`catch_up_factor`]): spawning is applied after the systems run, so the time budget alone
 /// would not see it.
 const MAX_SPAWNS: usize = 250;
+
+/// Objects despawned per frame at 60 fps (more on slower frames): a layer leaving a chunk, or a
+/// chunk re-placed after an edit, hands its objects to [`ScatterDespawns`] instead of dropping
+/// hundreds in one frame.
+const MAX_DESPAWNS: usize = 250;
 
 /// Observers may drift this far (metres) before chunks are checked again.
 const REPLAN_M: f32 = 4.0;
@@ -86,7 +92,13 @@ pub struct ScatterIndex {
     chunks: HashMap<ChunkCoord, Arc<Vec<Placement>>>,
     owners: HashMap<Entity, ChunkCoord>,
     chunk_size: f64,
+    /// Something was placed or cleared since the stats were counted.
+    dirty: bool,
 }
+
+/// Objects on their way out, despawned a few hundred a frame (oldest first).
+#[derive(Resource, Default, Debug)]
+pub(crate) struct ScatterDespawns(VecDeque<Entity>);
 
 impl ScatterIndex {
     /// Placed objects within `radius` metres (horizontally) of world `(x, z)` on chunks that are
@@ -211,6 +223,7 @@ pub(crate) fn plan_scatter(
     )>,
     changed: Query<(), Changed<TerrainChunk>>,
     mut last: Local<LastPlan>,
+    mut index: ResMut<ScatterIndex>,
     mut stats: ResMut<ScatterStats>,
 ) {
     let start = Instant::now();
@@ -269,8 +282,9 @@ pub(crate) fn plan_scatter(
             if placed.is_some() {
                 commands
                     .entity(e)
-                    .queue(clear_objects(0))
+                    .queue(clear_objects(0, false))
                     .remove::<ScatterPlaced>();
+                index.dirty = true;
             }
             continue;
         }
@@ -315,8 +329,10 @@ pub(crate) fn plan_scatter(
     stats.frame_ms = start.elapsed().as_secs_f64() * 1000.0;
 }
 
-/// Despawns a chunk's scatter children except those of the layers in `keep`.
-fn clear_objects(keep: LayerMask) -> impl FnOnce(EntityWorldMut) + Send + 'static {
+/// Hands a chunk's scatter children, except those of the layers in `keep`, to
+/// [`ScatterDespawns`]: they are past their view distance already. With `now`, they go at once
+/// (a chunk re-placed after an edit: its new objects must not stand beside the old ones).
+fn clear_objects(keep: LayerMask, now: bool) -> impl FnOnce(EntityWorldMut) + Send + 'static {
     move |entity: EntityWorldMut| {
         let id = entity.id();
         let world = entity.into_world_mut();
@@ -324,14 +340,43 @@ fn clear_objects(keep: LayerMask) -> impl FnOnce(EntityWorldMut) + Send + 'stati
             .get::<Children>(id)
             .map(|c| c.iter().collect())
             .unwrap_or_default();
-        for child in children {
-            let drop = world
-                .get::<ScatterObject>(child)
-                .is_some_and(|o| o.layer >= 64 || keep & (1 << o.layer) == 0);
-            if drop {
+        let leaving: Vec<Entity> = children
+            .into_iter()
+            .filter(|&child| {
+                world
+                    .get::<ScatterObject>(child)
+                    .is_some_and(|o| o.layer >= 64 || keep & (1 << o.layer) == 0)
+            })
+            .collect();
+        if leaving.is_empty() {
+            return;
+        }
+        if now {
+            for child in leaving {
                 world.despawn(child);
             }
+            return;
         }
+        if let Some(mut queue) = world.get_resource_mut::<ScatterDespawns>() {
+            queue.0.extend(leaving);
+        }
+    }
+}
+
+/// Despawns objects handed to [`ScatterDespawns`], at most [`MAX_DESPAWNS`] a frame at 60 fps.
+pub(crate) fn despawn_scatter(
+    mut commands: Commands,
+    time: Res<Time<Real>>,
+    mut queue: ResMut<ScatterDespawns>,
+) {
+    if queue.0.is_empty() {
+        return;
+    }
+    let n = (MAX_DESPAWNS as f64 * catch_up_factor(time.delta_secs_f64() * 1000.0)) as usize;
+    let n = n.min(queue.0.len());
+    for e in queue.0.drain(..n) {
+        // The chunk may have taken it along already.
+        commands.entity(e).try_despawn();
     }
 }
 
@@ -398,10 +443,12 @@ pub(crate) fn apply_scatter(
             .filter(|p| p.version == done.version)
             .map_or(0, |p| p.mask);
         let keep = old & done.mask & done.have;
+        let replaced = placed.is_some_and(|p| p.version != done.version);
         commands
             .entity(e)
             .remove::<ScatterReady>()
-            .queue(clear_objects(keep));
+            .queue(clear_objects(keep, replaced));
+        index.dirty = true;
         if done.version != compiled.version {
             commands.entity(e).remove::<ScatterPlaced>();
             continue;
@@ -499,7 +546,8 @@ pub(crate) fn apply_scatter(
     stats.frame_ms += start.elapsed().as_secs_f64() * 1000.0;
 }
 
-/// Forgets chunks that were despawned, and counts what is shown.
+/// Forgets chunks that were despawned, and counts what is shown when that changed (nothing per
+/// chunk on frames where nothing was placed or cleared).
 pub(crate) fn update_scatter_stats(
     mut removed: RemovedComponents<ScatterPlaced>,
     placed: Query<&ScatterPlaced>,
@@ -507,6 +555,7 @@ pub(crate) fn update_scatter_stats(
     mut stats: ResMut<ScatterStats>,
 ) {
     for e in removed.read() {
+        index.dirty = true;
         if placed.contains(e) {
             continue;
         }
@@ -514,8 +563,11 @@ pub(crate) fn update_scatter_stats(
             index.chunks.remove(&coord);
         }
     }
+    stats.max_frame_ms = stats.max_frame_ms.max(stats.frame_ms);
+    if !std::mem::take(&mut index.dirty) {
+        return;
+    }
     stats.chunks = placed.iter().count();
     stats.entities = placed.iter().map(|p| p.entities).sum();
     stats.instances = placed.iter().map(|p| p.instances).sum();
-    stats.max_frame_ms = stats.max_frame_ms.max(stats.frame_ms);
 }
