@@ -131,7 +131,7 @@ fn surface_maps_stay_on_the_gpu_and_match_the_cpu() {
 /// on the same wgpu device, within float tolerance: several models (the shipped ones and a
 /// random rule of another width, so the kernel is specialised differently) and sizes (odd,
 /// not a multiple of the 16-cell workgroup, and one cell, whose neighbours are all itself).
-/// Runs on lavapipe without a GPU.
+/// Runs on lavapipe without a GPU. Also checks that the fused path can be cancelled.
 #[cfg(feature = "wgpu")]
 #[test]
 fn fused_nca_kernel_matches_the_op_by_op_path() {
@@ -166,18 +166,33 @@ fn fused_nca_kernel_matches_the_op_by_op_path() {
         let (fused, reference) = (state(NcaKernels::Fused), state(NcaKernels::OpByOp));
         assert_eq!(fused.len(), (size * size) as usize * weights.channels);
         assert_eq!(fused.len(), reference.len());
-        let worst = fused
+        // Exact on lavapipe (the kernel sums in the op-by-op path's order); a GPU that fuses
+        // multiply-adds or tiles its matrix products rounds differently, and 64 steps carry it
+        // on, so the bound is a hundredth, far below what a wrong filter or mask gives (a
+        // halved firing threshold: 0.24).
+        let differences: Vec<f32> = fused
             .iter()
             .zip(&reference)
             .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+            .collect();
+        let worst = differences.iter().copied().fold(0.0f32, f32::max);
+        let mean = differences.iter().sum::<f32>() / differences.len() as f32;
         assert!(
-            worst < 2e-3,
-            "size {size}, seed {seed}: max difference {worst}"
+            worst < 1e-2 && mean < 1e-3,
+            "size {size}, seed {seed}: max difference {worst}, mean {mean}"
         );
         // The steps did something (a kernel that copied its input would not match anyway, but
         // this says so plainly): the state moved away from the start noise.
         let moved = reference.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
         assert!(moved > 0.1, "size {size}: the rule did nothing ({moved})");
     }
+    // The fused path asks `cancelled` between steps too.
+    let calls = std::cell::Cell::new(0);
+    let cancel_after_three = || {
+        calls.set(calls.get() + 1);
+        calls.get() > 3
+    };
+    let grown = grow_texture(&gpu, &shipped("grass"), 16, 1, None, &cancel_after_three);
+    assert_eq!(grown, Err(aigc_world::ai::backend::GrowError::Cancelled));
+    assert_eq!(calls.get(), 4);
 }
