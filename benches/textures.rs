@@ -3,14 +3,18 @@
 //! `cargo bench --bench textures` (CPU). On a machine with a GPU,
 //! `AIGC_BENCH_BACKEND=gpu cargo bench --bench textures` grows the NCA with burn's wgpu backend
 //! (a warm-up grow runs before timing, so kernel compilation is not counted), and also times
-//! `grow_surface`, the GPU-resident path the game uses (no read-back). The
+//! `grow_surface`, the GPU-resident path the game uses (no read-back), and the `nca_256_wgpu`
+//! group compares the fused NCA kernel (the default on a GPU) with the op-by-op burn path on
+//! the same device, in the same run (on a machine without a GPU, wgpu picks lavapipe). The
 //! `nca_256_layout` group compares the CPU inference path with the model's step-by-step
 //! definition and with other band sizes.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use aigc_world::ai::backend::{ComputeDevice, grow_surface, grow_texture};
+use aigc_world::ai::backend::{
+    ComputeDevice, NcaKernels, grow_surface, grow_texture, grow_texture_with,
+};
 use aigc_world::ai::nca::model::{initial_state, update_mask};
 use aigc_world::ai::nca::{GrowPlan, Nca, NcaWeights, grow};
 use aigc_world::ai::surface::SurfaceParams;
@@ -75,7 +79,32 @@ fn bench(c: &mut Criterion) {
         }
     }
     group.finish();
+    if gpu {
+        bench_gpu_kernels(c, &device);
+    }
     bench_grow_layouts(c);
+}
+
+/// The fused NCA kernel against the op-by-op burn path on the same wgpu device, grass at
+/// 256x256 with its 64 steps, each read back as pixels (a warm-up grow of each first, so
+/// shader compilation is not counted).
+fn bench_gpu_kernels(c: &mut Criterion, device: &ComputeDevice) {
+    let Some(weights) = shipped_model("grass") else {
+        return;
+    };
+    let mut group = c.benchmark_group("nca_256_wgpu");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    for (name, kernels) in [
+        ("fused", NcaKernels::Fused),
+        ("op_by_op", NcaKernels::OpByOp),
+    ] {
+        let grow = |seed| grow_texture_with(device, kernels, &weights, 256, seed, None, &|| false);
+        let _ = grow(0);
+        group.bench_function(name, |b| b.iter(|| black_box(grow(1))));
+    }
+    group.finish();
 }
 
 /// A shipped model's weights, or `None` (with a note) when the file is missing or invalid.

@@ -15,6 +15,8 @@ use super::nca::weights::NcaWeights;
 use super::surface::{PackedLayout, SurfaceParams, pack_surface};
 
 mod erosion;
+#[cfg(feature = "wgpu")]
+mod fused_nca;
 mod gpu_surface;
 pub mod llm;
 pub use erosion::{ErosionTrainer, erosion_residual_burn};
@@ -71,6 +73,17 @@ impl ComputeDevice {
     }
 }
 
+/// How a GPU grows NCA textures. The CPU always steps op by op (burn's Flex backend, in bands:
+/// [`grow`](super::nca::grow)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NcaKernels {
+    /// One fused compute kernel per step (perception, update rule and mask in one dispatch).
+    #[default]
+    Fused,
+    /// The reference: [`grow`](super::nca::grow)'s burn ops, dozens of small kernels per step.
+    OpByOp,
+}
+
 /// Why [`grow_texture`] returned no pixels.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -86,6 +99,7 @@ pub enum GrowError {
 /// Grows a `size` x `size` texture with `weights` from `seed` and returns RGBA8 sRGB pixels.
 /// `steps` overrides the weights' step count. `cancelled` is asked between steps. The GPU result
 /// is read back with burn's async read, awaited on the calling (worker) thread.
+/// On a GPU it uses the [fused kernel](NcaKernels::Fused).
 pub fn grow_texture(
     device: &ComputeDevice,
     weights: &NcaWeights,
@@ -94,18 +108,88 @@ pub fn grow_texture(
     steps: Option<u32>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<u8>, GrowError> {
-    let plan = |band_cells| grow_plan(weights, size, seed, steps, band_cells);
+    grow_texture_with(
+        device,
+        NcaKernels::default(),
+        weights,
+        size,
+        seed,
+        steps,
+        cancelled,
+    )
+}
+
+/// [`grow_texture`] with a choice of GPU kernels (ignored on the CPU).
+pub fn grow_texture_with(
+    device: &ComputeDevice,
+    kernels: NcaKernels,
+    weights: &NcaWeights,
+    size: u32,
+    seed: u64,
+    steps: Option<u32>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Vec<u8>, GrowError> {
     match device {
-        ComputeDevice::Cpu => grow_on::<Cpu>(
-            &Default::default(),
-            weights,
-            plan(GrowPlan::CPU_BAND_CELLS),
-            cancelled,
-        ),
+        ComputeDevice::Cpu => {
+            let _ = kernels;
+            let plan = grow_plan(weights, size, seed, steps, GrowPlan::CPU_BAND_CELLS);
+            let state = grow_state_on::<Cpu>(&Default::default(), weights, plan, cancelled)?;
+            rgba_of(state)
+        }
+        #[cfg(feature = "wgpu")]
+        ComputeDevice::Gpu(d) => rgba_of(grow_on_gpu(
+            d, kernels, weights, size, seed, steps, cancelled,
+        )?),
+    }
+}
+
+/// The final state of a grown texture, `size * size * channels` numbers, channels last (the
+/// first three plus 0.5 are the colour): for tests and tools comparing backends and kernels.
+pub fn grow_state(
+    device: &ComputeDevice,
+    kernels: NcaKernels,
+    weights: &NcaWeights,
+    size: u32,
+    seed: u64,
+    steps: Option<u32>,
+) -> Result<Vec<f32>, GrowError> {
+    let read = |data: Result<burn::tensor::TensorData, _>| {
+        data.map_err(|e| GrowError::Backend(format!("{e:?}")))?
+            .into_vec::<f32>()
+            .map_err(|e| GrowError::Backend(format!("{e:?}")))
+    };
+    match device {
+        ComputeDevice::Cpu => {
+            let _ = kernels;
+            let plan = grow_plan(weights, size, seed, steps, GrowPlan::CPU_BAND_CELLS);
+            let state = grow_state_on::<Cpu>(&Default::default(), weights, plan, &|| false)?;
+            read(bevy::tasks::block_on(state.into_data_async()))
+        }
         #[cfg(feature = "wgpu")]
         ComputeDevice::Gpu(d) => {
-            grow_on::<Gpu>(d, weights, plan(GrowPlan::GPU_BAND_CELLS), cancelled)
+            let state = grow_on_gpu(d, kernels, weights, size, seed, steps, &|| false)?;
+            read(bevy::tasks::block_on(state.into_data_async()))
         }
+    }
+}
+
+/// Grows on burn's wgpu backend with `kernels`; returns the final state without waiting.
+#[cfg(feature = "wgpu")]
+fn grow_on_gpu(
+    device: &burn::backend::wgpu::WgpuDevice,
+    kernels: NcaKernels,
+    weights: &NcaWeights,
+    size: u32,
+    seed: u64,
+    steps: Option<u32>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Tensor<Gpu, 4>, GrowError> {
+    let plan = grow_plan(weights, size, seed, steps, GrowPlan::GPU_BAND_CELLS);
+    match kernels {
+        NcaKernels::Fused => fused_nca::FusedNca::new(weights, device)
+            .grow(plan, cancelled, device)
+            .map_err(|_| GrowError::Cancelled),
+        NcaKernels::OpByOp => grow_state_on::<Gpu>(device, weights, plan, cancelled),
     }
 }
 
@@ -126,16 +210,20 @@ fn grow_plan(
     }
 }
 
-fn grow_on<B: burn::tensor::backend::Backend>(
+/// The op-by-op path ([`grow`](super::nca::grow)) on backend `B`.
+fn grow_state_on<B: burn::tensor::backend::Backend>(
     device: &B::Device,
     weights: &NcaWeights,
     plan: GrowPlan,
     cancelled: &dyn Fn() -> bool,
-) -> Result<Vec<u8>, GrowError> {
+) -> Result<Tensor<B, 4>, GrowError> {
     let nca = Nca::<B>::from_weights(weights, device);
-    let n = plan.size;
-    let state =
-        super::nca::grow(&nca, plan, cancelled, device).map_err(|_| GrowError::Cancelled)?;
+    super::nca::grow(&nca, plan, cancelled, device).map_err(|_| GrowError::Cancelled)
+}
+
+/// RGBA8 sRGB pixels of a grown state, read back with burn's async read (awaited here).
+fn rgba_of<B: burn::tensor::backend::Backend>(state: Tensor<B, 4>) -> Result<Vec<u8>, GrowError> {
+    let n = state.dims()[1];
     let rgb: Tensor<B, 4> = model::rgb(state).clamp(0.0, 1.0);
     let data = bevy::tasks::block_on(rgb.into_data_async())
         .map_err(|e| GrowError::Backend(format!("{e:?}")))?;
@@ -163,7 +251,7 @@ pub enum GrownSurface {
     Gpu(std::sync::Arc<GpuSurface>),
 }
 
-/// Grows a texture like [`grow_texture`]; on a GPU, also computes its surface maps with `mips`
+/// Grows a texture like [`grow_texture`] (the fused kernel on a GPU); on a GPU, also computes its surface maps with `mips`
 /// levels there ([`pack_surface`]) and keeps them in GPU memory instead of reading the albedo
 /// back. Waits (on the calling, worker, thread) until the GPU has finished, so the buffers
 /// are ready for any later copy on the same queue.
@@ -185,10 +273,8 @@ pub fn grow_surface(
         #[cfg(feature = "wgpu")]
         ComputeDevice::Gpu(d) => {
             use burn::tensor::backend::Backend as _;
-            let nca = Nca::<Gpu>::from_weights(weights, d);
-            let plan = grow_plan(weights, size, seed, steps, GrowPlan::GPU_BAND_CELLS);
-            let state =
-                super::nca::grow(&nca, plan, cancelled, d).map_err(|_| GrowError::Cancelled)?;
+            let kernels = NcaKernels::default();
+            let state = grow_on_gpu(d, kernels, weights, size, seed, steps, cancelled)?;
             let packed = pack_surface(model::rgb(state), surface, mips);
             let surface = GpuSurface::from_packed(packed, size)?;
             Gpu::sync(d).map_err(|e| GrowError::Backend(format!("{e:?}")))?;

@@ -159,14 +159,26 @@ pub fn update_mask(
     step: u32,
 ) -> Vec<f32> {
     let (h, w) = size;
-    let threshold = (fire_rate.clamp(0.0, 1.0) as f64 * u32::MAX as f64) as u32;
-    let key = super::rng::mix64(seed ^ (step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let threshold = fire_threshold(fire_rate);
+    let key = mask_key(seed, step);
     (0..batch * h * w)
         .map(|k| {
             let r = super::rng::mix64(key.wrapping_add(k as u64)) as u32;
             if r <= threshold { 1.0 } else { 0.0 }
         })
         .collect()
+}
+
+/// The key of step `step`'s update mask: cell `k` fires when the low 32 bits of
+/// `mix64(key + k)` are at most [`fire_threshold`] (what [`update_mask`] computes, and what a
+/// GPU kernel recomputes per cell).
+pub fn mask_key(seed: u64, step: u32) -> u64 {
+    super::rng::mix64(seed ^ (step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// The largest hash value of a firing cell for `fire_rate` (see [`mask_key`]).
+pub fn fire_threshold(fire_rate: f32) -> u32 {
+    (fire_rate.clamp(0.0, 1.0) as f64 * u32::MAX as f64) as u32
 }
 
 /// Amplitude of the noise an empty grid starts from.
