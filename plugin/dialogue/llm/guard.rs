@@ -287,6 +287,14 @@ impl ReplyFilter {
         if let Some(refused) = self.refused.take() {
             return Err(refused);
         }
+        // A quotation opened just as generation ended would dangle: it is dropped (if not shown
+        // yet) and the reply trails off instead.
+        let end = self.text.trim_end().len();
+        let open_quote =
+            self.text[..end].ends_with('"') && self.text[..end].matches('"').count() % 2 == 1;
+        if open_quote && end > self.shown {
+            self.text.truncate(end - 1);
+        }
         let mut rest = match self.stop() {
             FilterStep::Show(rest) | FilterStep::Stop(rest) => rest,
         };
@@ -437,6 +445,17 @@ mod tests {
             }
         }
         (shown, filter.finish())
+    }
+
+    #[test]
+    fn a_quotation_opened_at_the_end_is_dropped_and_the_reply_trails_off() {
+        let (shown, done) = stream(&["What do you mean by", " \""]);
+        let (rest, whole) = done.unwrap();
+        assert_eq!(whole, "What do you mean by…");
+        assert_eq!(shown.concat() + &rest, whole);
+        // A closed quotation is a finished reply.
+        let (_, done) = stream(&["They call it \"the Hollow", ".\""]);
+        assert_eq!(done.unwrap().1, "They call it \"the Hollow.\"");
     }
 
     #[test]
