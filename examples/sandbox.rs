@@ -295,7 +295,10 @@ fn place_camera(
     }
     *placed = true;
     for mut t in &mut camera {
-        t.translation.y = sampler.height_at(t.translation.x, t.translation.z).max(0.0) + 70.0;
+        t.translation.y = sampler
+            .height_at(t.translation.x, t.translation.z)
+            .max(sampler.sea_level())
+            + 70.0;
     }
 }
 

@@ -151,9 +151,13 @@ impl ScatterWorld {
         generator: Arc<TerrainGenerator>,
     ) -> (Self, Vec<String>) {
         let graph = generator.graph();
-        let (set, warnings) = ScatterSet::compile(world_seed, rules, generator.biomes(), |n| {
-            graph.node(n).is_some()
-        });
+        let (set, warnings) = ScatterSet::compile(
+            world_seed,
+            rules,
+            generator.biomes(),
+            generator.sea_level(),
+            |n| graph.node(n).is_some(),
+        );
         let ids: Vec<_> = set
             .cluster_nodes
             .iter()
