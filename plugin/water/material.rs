@@ -115,15 +115,15 @@ pub struct WaterSettings {
 impl Default for WaterSettings {
     fn default() -> Self {
         Self {
-            shallow_color: Color::srgb(0.16, 0.62, 0.60),
-            deep_color: Color::srgb(0.02, 0.10, 0.24),
+            shallow_color: Color::srgb(0.06, 0.58, 0.60),
+            deep_color: Color::srgb(0.01, 0.09, 0.26),
             foam_color: Color::srgb(0.92, 0.95, 0.96),
             deep_at_m: 9.0,
             foam_depth_m: 0.6,
             wave_height_m: 0.18,
             wave_length_m: 21.0,
             wave_speed: 2.2,
-            shallow_opacity: 0.45,
+            shallow_opacity: 0.6,
         }
     }
 }
@@ -146,7 +146,7 @@ pub fn water_uniform(settings: &WaterSettings) -> WaterMaterialUniform {
         wave_height_m: finite(settings.wave_height_m, 0.0, 1.0, 0.0),
         wave_length_m: finite(settings.wave_length_m, 1.0, 1000.0, 21.0),
         wave_speed: finite(settings.wave_speed, 0.0, 50.0, 0.0),
-        shallow_opacity: finite(settings.shallow_opacity, 0.0, 1.0, 0.45),
+        shallow_opacity: finite(settings.shallow_opacity, 0.0, 1.0, 0.6),
     }
 }
 

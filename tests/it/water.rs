@@ -219,3 +219,61 @@ fn without_the_water_plugin_there_is_no_water() {
     assert_eq!(world.query::<&WaterSurface>().iter(world).count(), 0);
     assert!(world.query::<&TerrainChunk>().iter(world).count() > 4);
 }
+
+#[test]
+#[ignore = "a tool: prints camera spots for the README screenshots"]
+fn print_screenshot_spots() {
+    let g = generator(0.0);
+    let names = [
+        "seabed",
+        "beach",
+        "grassland",
+        "forest",
+        "desert",
+        "tundra",
+        "rock",
+        "snow",
+    ];
+    let name = |x: f64, z: f64| names[g.sample(x, z).biome];
+    let mut shown = [0; 3];
+    for r in (0..2500).step_by(24) {
+        for k in 0..64 {
+            let a = k as f64 / 64.0 * std::f64::consts::TAU;
+            let (x, z) = (r as f64 * a.cos(), r as f64 * a.sin());
+            let s = g.sample(x, z);
+            let n = name(x, z);
+            // Shore: beach with sea 60 m one way.
+            if shown[0] < 4 && n == "beach" {
+                for (dx, dz) in [(60.0, 0.0), (-60.0, 0.0), (0.0, 60.0), (0.0, -60.0)] {
+                    if g.height_at(x + dx, z + dz) < -3.0 && g.height_at(x - dx, z - dz) > 3.0 {
+                        println!(
+                            "shore {x:.0} {z:.0} h {:.1} sea towards ({dx},{dz})",
+                            s.height
+                        );
+                        shown[0] += 1;
+                        break;
+                    }
+                }
+            }
+            if shown[1] < 4 && n == "forest" {
+                for (dx, dz) in [(50.0, 0.0), (-50.0, 0.0), (0.0, 50.0), (0.0, -50.0)] {
+                    if name(x + dx, z + dz) == "grassland" && name(x - dx, z - dz) == "forest" {
+                        println!(
+                            "forest edge {x:.0} {z:.0} h {:.1} grass towards ({dx},{dz})",
+                            s.height
+                        );
+                        shown[1] += 1;
+                        break;
+                    }
+                }
+            }
+            if shown[2] < 4 && n == "rock" && s.slope > 0.6 {
+                println!(
+                    "rocky {x:.0} {z:.0} h {:.1} slope {:.2} normal {:?}",
+                    s.height, s.slope, s.normal
+                );
+                shown[2] += 1;
+            }
+        }
+    }
+}
