@@ -235,7 +235,13 @@ fn print_screenshot_spots() {
         "snow",
     ];
     let name = |x: f64, z: f64| names[g.sample(x, z).biome];
-    for (x, z) in [(330.0, 267.0), (0.0, -46.0), (-10.0, -46.0), (-25.0, 102.0), (-20.0, 110.0)] {
+    for (x, z) in [
+        (330.0, 267.0),
+        (0.0, -46.0),
+        (-10.0, -46.0),
+        (-25.0, 102.0),
+        (-20.0, 110.0),
+    ] {
         println!("ground at ({x}, {z}): {:.1}", g.height_at(x, z));
     }
     let mut shown = [0; 3];
