@@ -199,9 +199,12 @@ fn main() -> ExitCode {
         app.update();
     }
 
-    let ground = |app: &App, x: f32| app.world().resource::<TerrainSampler>().height_at(x, 0.0);
+    let ground = |app: &App, x: f32| {
+        let sampler = app.world().resource::<TerrainSampler>();
+        sampler.height_at(x, 0.0).max(sampler.sea_level())
+    };
     let altitude = 60.0;
-    let y = ground(&app, 0.0).max(0.0) + altitude;
+    let y = ground(&app, 0.0) + altitude;
     let observer = app
         .world_mut()
         .spawn((
@@ -238,7 +241,7 @@ fn main() -> ExitCode {
     let size = app.world().resource::<ActiveWorld>().config().chunk.size_m as f32;
     for _ in 0..frames {
         x += step;
-        let y = ground(&app, x).max(0.0) + altitude;
+        let y = ground(&app, x) + altitude;
         if let Some(mut t) = app.world_mut().get_mut::<Transform>(observer) {
             t.translation = Vec3::new(x, y, 0.0);
         }

@@ -36,6 +36,6 @@ fn glide(
     mut camera: Single<&mut Transform, With<WorldObserver>>,
 ) {
     let x = camera.translation.x + 30.0 * time.delta_secs();
-    let y = ground.height_at(x, 0.0).max(0.0) + 60.0;
+    let y = ground.height_at(x, 0.0).max(ground.sea_level()) + 60.0;
     **camera = Transform::from_xyz(x, y, 0.0).looking_to(Vec3::new(1.0, -0.25, 0.0), Vec3::Y);
 }

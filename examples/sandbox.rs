@@ -60,6 +60,8 @@ struct Args {
     shadows: bool,
     ui: bool,
     dump_layers: Option<PathBuf>,
+    /// Camera position (x, y, z metres) and yaw, pitch (degrees; yaw 0 looks north, -z).
+    camera: Option<[f32; 5]>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -75,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
         shadows: true,
         ui: true,
         dump_layers: None,
+        camera: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -99,10 +102,25 @@ fn parse_args() -> Result<Args, String> {
             "--no-ui" => args.ui = false,
             "--no-shadows" => args.shadows = false,
             "--dump-layers" => args.dump_layers = Some(PathBuf::from(value("--dump-layers")?)),
+            "--camera" => {
+                let v = value("--camera")?;
+                let parts: Vec<f32> = v
+                    .split(',')
+                    .map(|p| p.trim().parse::<f32>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("--camera: {e}"))?;
+                let camera: [f32; 5] = parts
+                    .try_into()
+                    .map_err(|_| "--camera wants X,Y,Z,YAW,PITCH (metres, degrees)")?;
+                if camera.iter().any(|c| !c.is_finite()) {
+                    return Err("--camera: finite numbers only".into());
+                }
+                args.camera = Some(camera);
+            }
             "--help" | "-h" => {
                 return Err("usage: sandbox [--world PATH] [--frames N] [--screenshot PATH] \
                      [--talk LINE] [--timeout SECONDS] [--size WIDTHxHEIGHT] [--plain] [--no-shadows] [--no-ui] \
-                     [--dump-layers DIR]"
+                     [--dump-layers DIR] [--camera X,Y,Z,YAW,PITCH]"
                     .into());
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
@@ -189,7 +207,7 @@ fn main() -> ExitCode {
         Update,
         (
             block_camera_input.before(FlyCameraSystems),
-            (place_camera, follow_sun, follow_water, fit_fog),
+            (place_camera, follow_sun, fit_fog),
             run_script,
         )
             .chain(),
@@ -205,16 +223,16 @@ fn main() -> ExitCode {
 #[derive(Component)]
 struct Sun;
 
-/// Marks the sea plane.
-#[derive(Component)]
-struct Water;
-
-fn setup(
-    script: Res<Script>,
-    mut commands: Commands,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
-) {
+fn setup(script: Res<Script>, mut commands: Commands) {
+    // `--camera X,Y,Z,YAW,PITCH` aims the camera; otherwise it starts above the origin.
+    let (start, yaw, pitch) = match script.args.camera {
+        Some([x, y, z, yaw, pitch]) => (
+            Vec3::new(x, y, z),
+            yaw.to_radians(),
+            pitch.to_radians().clamp(-1.54, 1.54),
+        ),
+        None => (Vec3::new(0.0, 80.0, 0.0), -0.6, -0.18),
+    };
     commands.spawn((
         Camera3d::default(),
         // Without tonemapping the fogged horizon and the clear colour are the same colour, so the
@@ -222,8 +240,8 @@ fn setup(
         Tonemapping::None,
         WorldObserver::default(),
         FlyCamera {
-            yaw: -0.6,
-            pitch: -0.18,
+            yaw,
+            pitch,
             ..default()
         },
         DistanceFog {
@@ -235,7 +253,7 @@ fn setup(
                 end: 950.0,
             },
         },
-        Transform::from_xyz(0.0, 80.0, 0.0),
+        Transform::from_translation(start),
     ));
     commands.spawn((
         Sun,
@@ -256,19 +274,6 @@ fn setup(
         .build(),
         Transform::default(),
     ));
-    // Sea level is 0 m: a plane that follows the camera.
-    commands.spawn((
-        Water,
-        Mesh3d(meshes.add(Plane3d::default().mesh().size(4000.0, 4000.0))),
-        MeshMaterial3d(materials.add(StandardMaterial {
-            base_color: Color::srgba(0.10, 0.28, 0.38, 0.82),
-            perceptual_roughness: 0.12,
-            reflectance: 0.6,
-            alpha_mode: AlphaMode::Blend,
-            ..default()
-        })),
-        Transform::default(),
-    ));
 }
 
 /// Hands the mouse and keyboard to egui when a panel or text box wants them.
@@ -285,6 +290,7 @@ fn block_camera_input(
 
 /// Lifts the camera above the ground at the start, once the world is known.
 fn place_camera(
+    script: Res<Script>,
     sampler: Option<Res<TerrainSampler>>,
     mut camera: Query<&mut Transform, With<FlyCamera>>,
     mut placed: Local<bool>,
@@ -294,8 +300,15 @@ fn place_camera(
         return;
     }
     *placed = true;
+    if script.args.camera.is_some() {
+        // Aimed from the command line: stays where it was put.
+        return;
+    }
     for mut t in &mut camera {
-        t.translation.y = sampler.height_at(t.translation.x, t.translation.z).max(0.0) + 70.0;
+        t.translation.y = sampler
+            .height_at(t.translation.x, t.translation.z)
+            .max(sampler.sea_level())
+            + 70.0;
     }
 }
 
@@ -307,23 +320,6 @@ fn follow_sun(clock: Res<WorldClock>, mut sun: Query<&mut Transform, With<Sun>>)
     let towards_sun = Vec3::new(towards_sun.x, towards_sun.y.max(0.15), towards_sun.z).normalize();
     for mut t in &mut sun {
         *t = Transform::IDENTITY.looking_to(-towards_sun, Vec3::Y);
-    }
-}
-
-/// Moves the sea with the camera, on a coarse grid so its reflections do not swim.
-fn follow_water(
-    camera: Query<&Transform, (With<FlyCamera>, Without<Water>)>,
-    mut water: Query<&mut Transform, With<Water>>,
-) {
-    let Some(eye) = camera.iter().next() else {
-        return;
-    };
-    for mut t in &mut water {
-        t.translation = Vec3::new(
-            (eye.translation.x / 256.0).round() * 256.0,
-            0.0,
-            (eye.translation.z / 256.0).round() * 256.0,
-        );
     }
 }
 

@@ -13,6 +13,7 @@
 //! | [`LanguageModelPlugin`](dialogue::llm::LanguageModelPlugin) | NPCs answer with a language model (local or a server) chosen in `ai/npc.llm.ron`; the grammar is the fallback |
 //! | [`AiRuntimePlugin`](ai::AiRuntimePlugin) | the model worker on a CPU or GPU burn backend, [`AiRuntime`](ai::AiRuntime) |
 //! | [`TexturePlugin`](texture::TexturePlugin) | procedural and learned biome textures in [`BiomeTextures`](texture::BiomeTextures) |
+//! | [`WaterPlugin`](water::WaterPlugin) | the sea over chunks below the world's `sea_level_m`: depth colour, shore foam, waves (feature `render` draws it) |
 //! | [`ScatterPlugin`](scatter::ScatterPlugin) | trees, bushes, rocks and grass per chunk from `*.scatter.ron`, [`ScatterStats`](scatter::ScatterStats) |
 //! | `TerrainMaterialPlugin` (feature `render`) | the terrain's biome-blending material and its embedded WGSL shader |
 //!
@@ -54,6 +55,7 @@ pub mod terrain;
 pub mod texture;
 #[cfg(feature = "egui")]
 pub mod ui;
+pub mod water;
 
 use bevy::app::PluginGroupBuilder;
 use bevy::prelude::*;
@@ -77,6 +79,9 @@ pub mod prelude {
     pub use crate::texture::{BiomeTextures, TexturePlugin};
     #[cfg(feature = "egui")]
     pub use crate::ui::{StartingArea, WorldUiPlugin, WorldUiSettings};
+    #[cfg(feature = "render")]
+    pub use crate::water::WaterSettings;
+    pub use crate::water::{WaterPlugin, WaterSurface, WaterSystems};
     pub use crate::{AigcWorldPlugin, AigcWorldSystems};
 }
 
@@ -94,7 +99,8 @@ impl PluginGroup for AigcWorldPlugin {
             .add(dialogue::llm::LanguageModelPlugin::default())
             .add(ai::AiRuntimePlugin::default())
             .add(texture::TexturePlugin::default())
-            .add(scatter::ScatterPlugin::default());
+            .add(scatter::ScatterPlugin::default())
+            .add(water::WaterPlugin);
         #[cfg(feature = "render")]
         let group = group.add(render::TerrainMaterialPlugin);
         group

@@ -155,7 +155,7 @@ fn fly(
         transform.translation += wish.normalize_or_zero() * camera.speed * boost * dt;
         if let Some(sampler) = &sampler {
             let p = transform.translation;
-            let floor = sampler.height_at(p.x, p.z).max(0.0) + camera.clearance_m;
+            let floor = sampler.height_at(p.x, p.z).max(sampler.sea_level()) + camera.clearance_m;
             transform.translation.y = p.y.max(floor);
         }
     }

@@ -15,6 +15,10 @@ pub struct WorldConfig {
     /// Master seed. Every generator derives its own seed from this one, so the same seed gives the
     /// same world on every machine.
     pub seed: u64,
+    /// Height of the sea surface in metres: ground below it is under water (drawn by the water
+    /// plugin), and nothing is scattered and no NPC stands there.
+    #[serde(default)]
+    pub sea_level_m: f32,
     /// Chunk grid: how many vertices a chunk has along each side and how many metres it spans.
     #[serde(default)]
     pub chunk: ChunkConfig,

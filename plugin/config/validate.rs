@@ -51,6 +51,17 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
         expected: expected.to_owned(),
     };
 
+    if !config.sea_level_m.is_finite() {
+        return fail(
+            &["sea_level_m"],
+            range(
+                "sea_level_m",
+                config.sea_level_m.to_string(),
+                "a finite height in metres",
+            ),
+        );
+    }
+
     let v = config.chunk.vertices;
     if !(17..=257).contains(&v) || !(v - 1).is_power_of_two() {
         return fail(

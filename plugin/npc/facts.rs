@@ -95,7 +95,7 @@ pub struct Surroundings {
     pub position: [f32; 3],
     /// Biome at the spot.
     pub biome: String,
-    /// Ground height, metres (below 0 is sea).
+    /// Ground height, metres (below the world's sea level is sea).
     pub height_m: f32,
     /// Ground slope (rise over run).
     pub slope: f32,
@@ -136,6 +136,7 @@ const CLIFF_SLOPE: f32 = 1.0;
 /// About 65 ground samples plus the settlement search.
 pub fn survey(world: &mut NpcWorld, x: f64, z: f64) -> Surroundings {
     let here = world.terrain.sample(x, z);
+    let sea = world.terrain.sea_level();
     let mut seen = vec![world.biome_name(here.biome).to_owned()];
     let (mut peak, mut valley, mut water, mut cliff): (
         Option<Landmark>,
@@ -168,7 +169,7 @@ pub fn survey(world: &mut NpcWorld, x: f64, z: f64) -> Surroundings {
             {
                 peak = Some(mark.clone());
             }
-            if g.height < 0.0 {
+            if g.height < sea {
                 if water
                     .as_ref()
                     .is_none_or(|w| mark.distance_m < w.distance_m)
@@ -191,7 +192,7 @@ pub fn survey(world: &mut NpcWorld, x: f64, z: f64) -> Surroundings {
     }
     seen.sort();
     let in_valley =
-        near_n > 0.0 && here.height >= 0.0 && near_sum / near_n > here.height + VALLEY_DROP_M;
+        near_n > 0.0 && here.height >= sea && near_sum / near_n > here.height + VALLEY_DROP_M;
     let settlement = world.nearest_settlement(x, z).map(|(s, d)| SettlementFact {
         direction: Compass::of(f64::from(s.position[0]) - x, f64::from(s.position[2]) - z),
         name: s.name,

@@ -91,7 +91,9 @@ impl<'a> NpcWorld<'a> {
     }
 
     fn ground_ok(&self, g: &GroundSample, max_slope: f32, min_height: f32) -> bool {
-        g.height >= min_height && g.slope <= max_slope && g.height.is_finite()
+        g.height >= self.terrain.sea_level() + min_height
+            && g.slope <= max_slope
+            && g.height.is_finite()
     }
 
     /// A culture living in `biome`, chosen with `rng`, or `None` if no culture lives there.

@@ -42,7 +42,8 @@ pub struct PlacementRules {
     pub density: BTreeMap<String, f32>,
     /// Steepest ground (rise over run) anyone stands on.
     pub max_slope: f32,
-    /// Lowest ground (metres) anyone stands on; keeps people out of the sea.
+    /// Lowest ground anyone stands on, in metres above the world's sea level; keeps people out
+    /// of the sea.
     pub min_height_m: f32,
     /// Small villages: clusters of people on gentle ground.
     pub settlements: SettlementRules,
@@ -65,7 +66,7 @@ pub struct SettlementRules {
     pub attempts: u32,
     /// Steepest ground (rise over run) a settlement's centre may sit on.
     pub max_slope: f32,
-    /// Lowest ground (metres) a settlement's centre may sit on.
+    /// Lowest ground a settlement's centre may sit on, in metres above the world's sea level.
     pub min_height_m: f32,
     /// Residents stand within this many metres of the centre.
     pub radius_m: f32,

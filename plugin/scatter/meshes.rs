@@ -27,6 +27,9 @@ pub struct ObjectMesh {
     pub colors: Vec<[f32; 4]>,
     /// Triangle list, counter-clockwise seen from outside.
     pub indices: Vec<u32>,
+    /// How far each vertex moves in the wind, 0 (rooted) to 1 (a blade's tip); empty for
+    /// meshes that do not sway.
+    pub sway: Vec<f32>,
 }
 
 impl ObjectMesh {
@@ -340,14 +343,15 @@ fn tuft(mesh: &mut ObjectMesh, rng: &mut Rng, origin: Vec3, turn: Quat, scale: f
         let base = origin + turn * (out * 0.06 * scale);
         let top = origin + turn * (out * (0.06 * scale + lean * height) + Vec3::Y * height);
         let first = mesh.positions.len() as u32;
-        for (p, c) in [
-            (base - turn * across * width, root),
-            (base + turn * across * width, root),
-            (top, tip),
+        for (p, c, sway) in [
+            (base - turn * across * width, root, 0.0),
+            (base + turn * across * width, root, 0.0),
+            (top, tip, 1.0),
         ] {
             mesh.positions.push(p.to_array());
             mesh.normals.push(normal);
             mesh.colors.push(c);
+            mesh.sway.push(sway);
         }
         mesh.indices.extend([first, first + 1, first + 2]);
     }
@@ -376,6 +380,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn grass_blades_sway_at_the_tip_and_stay_rooted() {
+        let p = Placement {
+            id: 9,
+            layer: 0,
+            kind: ObjectKind::Grass,
+            variant: 0,
+            position: [3.0, 1.0, 4.0],
+            up: [0.0, 1.0, 0.0],
+            yaw: 0.3,
+            scale: 1.0,
+        };
+        let m = grass_mesh(&[p], [0.0, 0.0]);
+        assert_eq!(m.sway.len(), m.vertex_count());
+        for (pos, s) in m.positions.iter().zip(&m.sway) {
+            // Roots (at the ground) stay put, tips (above it) move fully.
+            if *s == 0.0 {
+                assert!((pos[1] - 1.0).abs() < 1e-4, "{pos:?}");
+            } else {
+                assert_eq!(*s, 1.0);
+                assert!(pos[1] > 1.1, "{pos:?}");
+            }
+        }
+        assert!(m.sway.contains(&0.0) && m.sway.contains(&1.0));
+    }
+
+    #[test]
     fn meshes_are_seeded_well_formed_and_small() {
         for kind in ObjectKind::ALL {
             for variant in 0..3 {
@@ -386,6 +416,9 @@ mod tests {
                 assert_eq!((m.normals.len(), m.colors.len()), (n, n));
                 assert!(m.indices.iter().all(|&i| (i as usize) < n));
                 assert!(m.positions.iter().flatten().all(|x| x.is_finite()));
+                // Only grass carries its own sway (trees get theirs by height when drawn).
+                let sway = if kind == ObjectKind::Grass { n } else { 0 };
+                assert_eq!(m.sway.len(), sway, "{kind:?}");
                 let (lo, hi) = m.bounds();
                 // Standing on the origin: not floating, and more above the ground than below.
                 assert!(

@@ -6,6 +6,7 @@
 //! | [`place`], [`ground`] | the pure core: (seed, rules, region, ground) to placements, seam-free and independent of load order |
 //! | [`ScatterWorld`] | the rules compiled for one world's terrain: per-chunk placement and "objects near a point" |
 //! | [`meshes`] | procedural meshes: seeded trees, conifers, bushes, faceted rocks, grass tufts |
+//! | `wind` (feature `render`) | grass and trees swaying in the wind in `shaders/grass.wgsl`, `WindSettings` |
 //! | [`ScatterPlugin`] | the ECS shell: placement tasks beside chunk generation, objects as children of their chunk, [`ScatterStats`], [`ScatterIndex`] |
 //!
 //! A chunk gets the layers whose view distance reaches it once it has a mesh; placement runs on
@@ -20,6 +21,8 @@ pub mod rules;
 mod spawn;
 #[cfg(feature = "render")]
 mod visuals;
+#[cfg(feature = "render")]
+pub mod wind;
 
 use std::sync::Arc;
 
@@ -92,7 +95,15 @@ impl Plugin for ScatterPlugin {
             ),
         );
         #[cfg(feature = "render")]
-        app.init_resource::<visuals::ScatterMeshes>();
+        {
+            app.init_resource::<visuals::ScatterMeshes>()
+                .register_type::<wind::WindSettings>()
+                .init_resource::<wind::WindSettings>()
+                .add_systems(Update, visuals::update_wind.in_set(ScatterSystems::Apply));
+            if app.is_plugin_added::<bevy::pbr::PbrPlugin>() {
+                wind::build(app);
+            }
+        }
     }
 }
 
@@ -156,9 +167,13 @@ impl ScatterWorld {
         generator: Arc<TerrainGenerator>,
     ) -> (Self, Vec<String>) {
         let graph = generator.graph();
-        let (set, warnings) = ScatterSet::compile(world_seed, rules, generator.biomes(), |n| {
-            graph.node(n).is_some()
-        });
+        let (set, warnings) = ScatterSet::compile(
+            world_seed,
+            rules,
+            generator.biomes(),
+            generator.sea_level(),
+            |n| graph.node(n).is_some(),
+        );
         let ids: Vec<_> = set
             .cluster_nodes
             .iter()

@@ -85,13 +85,14 @@ pub struct ScatterSet {
 }
 
 impl ScatterSet {
-    /// Compiles `rules` for a world with `world_seed`, `biomes` and noise nodes for which
-    /// `has_node` holds. Also returns warnings: biome names the world does not have (their
+    /// Compiles `rules` for a world with `world_seed`, `biomes`, its sea at `sea_level` (nothing
+    /// is placed below it) and noise nodes for which `has_node` holds. Also returns warnings: biome names the world does not have (their
     /// density is ignored) and clustering nodes it lacks (that layer is placed unclustered).
     pub fn compile(
         world_seed: u64,
         rules: &ScatterRules,
         biomes: &BiomeTable,
+        sea_level: f32,
         has_node: impl Fn(&str) -> bool,
     ) -> (Self, Vec<String>) {
         let mut warnings = Vec::new();
@@ -152,7 +153,7 @@ impl ScatterSet {
             Self {
                 layers,
                 cluster_nodes,
-                sea_level: rules.sea_level_m,
+                sea_level,
             },
             warnings,
         )

@@ -24,9 +24,6 @@ pub const MAX_SPACING_CELLS: f32 = 4.0;
 pub struct ScatterRules {
     /// Mixed with the world seed.
     pub seed: u64,
-    /// Nothing is placed on ground below this height (metres).
-    #[serde(default)]
-    pub sea_level_m: f32,
     /// The layers, each one kind of object.
     pub layers: Vec<Layer>,
 }
@@ -157,7 +154,6 @@ impl ScatterRules {
     pub fn empty() -> Self {
         Self {
             seed: 0,
-            sea_level_m: 0.0,
             layers: Vec::new(),
         }
     }
@@ -184,14 +180,6 @@ impl ScatterRules {
                 },
             ))
         };
-        if !self.sea_level_m.is_finite() {
-            return fail(
-                &["sea_level_m"],
-                "sea_level_m".into(),
-                self.sea_level_m.to_string(),
-                "a finite height",
-            );
-        }
         if self.layers.len() > MAX_LAYERS {
             return fail(
                 &["layers"],

@@ -2,8 +2,9 @@
 //!
 //! Each (kind, variant) mesh is generated once and shared, and every object uses one material
 //! (colours are per vertex), so Bevy batches all instances of a mesh into one draw. Grass gets
-//! its own double-sided material and one mesh per chunk. Objects fade out at their layer's view
-//! distance through [`VisibilityRange`].
+//! its own double-sided material and one mesh per chunk, and sways in the wind with trees
+//! ([`wind`](super::wind)). Objects fade out at their layer's view distance through
+//! [`VisibilityRange`].
 
 use bevy::asset::RenderAssetUsages;
 use bevy::camera::primitives::Aabb;
@@ -15,6 +16,7 @@ use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 
 use super::meshes::{ObjectMesh, object_mesh};
+use super::wind::{WindExtension, WindMaterial, WindSettings};
 use super::{ObjectKind, Placement};
 
 /// Seed of the shared object meshes (independent of the world, so they outlive world edits).
@@ -25,7 +27,8 @@ const MESH_SEED: u64 = 0x7ee5;
 pub(crate) struct ScatterMeshes {
     meshes: HashMap<(ObjectKind, u8), Handle<Mesh>>,
     solid: Option<Handle<StandardMaterial>>,
-    grass: Option<Handle<StandardMaterial>>,
+    grass: Option<Handle<WindMaterial>>,
+    trees: Option<Handle<WindMaterial>>,
 }
 
 /// What dressing objects needs.
@@ -33,6 +36,8 @@ pub(crate) struct ScatterMeshes {
 pub(crate) struct VisualParams<'w> {
     meshes: Option<ResMut<'w, Assets<Mesh>>>,
     materials: Option<ResMut<'w, Assets<StandardMaterial>>>,
+    wind_materials: Option<ResMut<'w, Assets<WindMaterial>>>,
+    wind: Res<'w, WindSettings>,
     cache: ResMut<'w, ScatterMeshes>,
 }
 
@@ -43,11 +48,76 @@ pub fn to_bevy_mesh(data: ObjectMesh, main_world: bool) -> Mesh {
     } else {
         RenderAssetUsages::RENDER_WORLD
     };
-    Mesh::new(PrimitiveTopology::TriangleList, usages)
+    let mut mesh = Mesh::new(PrimitiveTopology::TriangleList, usages)
         .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, data.positions)
         .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, data.normals)
         .with_inserted_attribute(Mesh::ATTRIBUTE_COLOR, data.colors)
-        .with_inserted_indices(Indices::U32(data.indices))
+        .with_inserted_indices(Indices::U32(data.indices));
+    // The wind shader reads the sway from UV v.
+    if !data.sway.is_empty() {
+        let uvs: Vec<[f32; 2]> = data.sway.iter().map(|&s| [0.0, s]).collect();
+        mesh.insert_attribute(Mesh::ATTRIBUTE_UV_0, uvs);
+    }
+    mesh
+}
+
+/// Sway by height for a tree: the square of the height over the top's, so the trunk's foot
+/// stays put and the crown moves most.
+fn tree_sway(mesh: &mut ObjectMesh) {
+    let (_, hi) = mesh.bounds();
+    let top = hi[1].max(1e-3);
+    mesh.sway = mesh
+        .positions
+        .iter()
+        .map(|p| (p[1] / top).clamp(0.0, 1.0).powi(2))
+        .collect();
+}
+
+/// A material that sways `bend_m` at full sway, on `base`.
+fn wind_material(base: StandardMaterial, wind: &WindSettings, bend_m: f32) -> WindMaterial {
+    WindMaterial {
+        base,
+        extension: WindExtension {
+            params: wind.uniform(bend_m),
+        },
+    }
+}
+
+fn solid_base() -> StandardMaterial {
+    StandardMaterial {
+        base_color: Color::WHITE,
+        perceptual_roughness: 0.85,
+        reflectance: 0.2,
+        ..default()
+    }
+}
+
+fn grass_base() -> StandardMaterial {
+    StandardMaterial {
+        base_color: Color::WHITE,
+        perceptual_roughness: 0.9,
+        reflectance: 0.1,
+        double_sided: true,
+        cull_mode: None,
+        ..default()
+    }
+}
+
+/// Carries [`WindSettings`] changes to the shared grass and tree materials.
+pub(crate) fn update_wind(
+    wind: Res<WindSettings>,
+    cache: Res<ScatterMeshes>,
+    materials: Option<ResMut<Assets<WindMaterial>>>,
+) {
+    let Some(mut materials) = materials.filter(|_| wind.is_changed()) else {
+        return;
+    };
+    if let Some(mut m) = cache.grass.as_ref().and_then(|h| materials.get_mut(h)) {
+        m.extension.params = wind.uniform(wind.grass_bend_m);
+    }
+    if let Some(mut m) = cache.trees.as_ref().and_then(|h| materials.get_mut(h)) {
+        m.extension.params = wind.uniform(wind.tree_bend_m);
+    }
 }
 
 /// Fades out over the last tenth of `view`.
@@ -62,32 +132,42 @@ fn fade(view: f32, use_aabb: bool) -> VisibilityRange {
 impl VisualParams<'_> {
     /// Gives object `p` its shared mesh and material.
     pub(crate) fn dress(&mut self, object: &mut EntityCommands, p: &Placement, view: f32) {
-        let (Some(meshes), Some(materials)) = (self.meshes.as_mut(), self.materials.as_mut())
-        else {
+        let (Some(meshes), Some(materials), Some(wind_materials)) = (
+            self.meshes.as_mut(),
+            self.materials.as_mut(),
+            self.wind_materials.as_mut(),
+        ) else {
             return;
         };
+        let sways = p.kind.upright();
         let mesh = self
             .cache
             .meshes
             .entry((p.kind, p.variant))
             .or_insert_with(|| {
-                meshes.add(to_bevy_mesh(
-                    object_mesh(p.kind, p.variant, MESH_SEED),
-                    true,
-                ))
+                let mut data = object_mesh(p.kind, p.variant, MESH_SEED);
+                if sways {
+                    tree_sway(&mut data);
+                }
+                meshes.add(to_bevy_mesh(data, true))
             })
             .clone();
+        if sways {
+            let wind = &self.wind;
+            let material = self
+                .cache
+                .trees
+                .get_or_insert_with(|| {
+                    wind_materials.add(wind_material(solid_base(), wind, wind.tree_bend_m))
+                })
+                .clone();
+            object.insert((Mesh3d(mesh), MeshMaterial3d(material), fade(view, false)));
+            return;
+        }
         let material = self
             .cache
             .solid
-            .get_or_insert_with(|| {
-                materials.add(StandardMaterial {
-                    base_color: Color::WHITE,
-                    perceptual_roughness: 0.85,
-                    reflectance: 0.2,
-                    ..default()
-                })
-            })
+            .get_or_insert_with(|| materials.add(solid_base()))
             .clone();
         object.insert((Mesh3d(mesh), MeshMaterial3d(material), fade(view, false)));
     }
@@ -99,24 +179,22 @@ impl VisualParams<'_> {
         grass: ObjectMesh,
         view: f32,
     ) {
-        let (Some(meshes), Some(materials)) = (self.meshes.as_mut(), self.materials.as_mut())
+        let (Some(meshes), Some(materials)) = (self.meshes.as_mut(), self.wind_materials.as_mut())
         else {
             return;
         };
-        let (lo, hi) = grass.bounds();
+        let (mut lo, mut hi) = grass.bounds();
+        // Room for the blades' bend.
+        let reach = self.wind.grass_bend_m.abs().min(5.0);
+        lo = [lo[0] - reach, lo[1] - reach, lo[2] - reach];
+        hi = [hi[0] + reach, hi[1], hi[2] + reach];
         let mesh = meshes.add(to_bevy_mesh(grass, false));
+        let wind = &self.wind;
         let material = self
             .cache
             .grass
             .get_or_insert_with(|| {
-                materials.add(StandardMaterial {
-                    base_color: Color::WHITE,
-                    perceptual_roughness: 0.9,
-                    reflectance: 0.1,
-                    double_sided: true,
-                    cull_mode: None,
-                    ..default()
-                })
+                materials.add(wind_material(grass_base(), wind, wind.grass_bend_m))
             })
             .clone();
         object.insert((

@@ -12,6 +12,8 @@ pub struct BiomeTable {
     names: Vec<String>,
     colors: Vec<[f32; 3]>,
     lapse_per_m: f32,
+    /// Height of the sea surface, where the climate's temperature applies.
+    sea_level: f32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +44,15 @@ impl BiomeTable {
                 .map(|b| [b.color.0, b.color.1, b.color.2])
                 .collect(),
             lapse_per_m: config.lapse_per_km / 1000.0,
+            sea_level: 0.0,
         }
+    }
+
+    /// The same table for a world whose sea is at `sea_level` metres: temperature falls with
+    /// the height above it.
+    pub fn with_sea_level(mut self, sea_level: f32) -> Self {
+        self.sea_level = sea_level;
+        self
     }
 
     /// Number of biomes.
@@ -73,7 +83,7 @@ impl BiomeTable {
     /// Temperature at `height` metres for a sea-level temperature.
     #[inline]
     pub fn temperature_at(&self, sea_level_temperature: f32, height: f32) -> f32 {
-        sea_level_temperature - self.lapse_per_m * height.max(0.0)
+        sea_level_temperature - self.lapse_per_m * (height - self.sea_level).max(0.0)
     }
 
     /// Weights of every biome for one sample. `temperature` is already lapse-corrected.

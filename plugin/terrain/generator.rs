@@ -64,6 +64,8 @@ pub struct TerrainGenerator {
     size_m: f64,
     /// Coarsest vertex step of any level-of-detail ring (skirts must cover down to it).
     max_step: u32,
+    /// Height of the sea surface (the world file's `sea_level_m`).
+    sea_level: f32,
     /// The learned erosion model and its strength, when the ground is eroded.
     erosion: Option<(Arc<ErosionNet>, f32)>,
     /// Eroded heights of blocks ground queries asked about, shared by clones.
@@ -103,11 +105,12 @@ impl TerrainGenerator {
             height_plan: graph.plan(&[height]),
             climate_plan: graph.plan(&[temperature, moisture]),
             graph,
-            biomes: BiomeTable::new(&config.biomes),
+            biomes: BiomeTable::new(&config.biomes).with_sea_level(config.sea_level_m),
             vertices,
             spacing: config.chunk.size_m / f64::from(vertices - 1),
             size_m: config.chunk.size_m,
             max_step,
+            sea_level: config.sea_level_m,
             erosion: None,
             blocks: Arc::default(),
         })
@@ -204,6 +207,11 @@ impl TerrainGenerator {
         }
         blocks.insert((bx, bz), block.clone());
         block
+    }
+
+    /// Height of the sea surface in metres (the world file's `sea_level_m`).
+    pub fn sea_level(&self) -> f32 {
+        self.sea_level
     }
 
     /// Side length of a chunk in metres.

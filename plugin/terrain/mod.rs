@@ -179,6 +179,11 @@ impl TerrainSampler {
         self.generator.biomes().name(id)
     }
 
+    /// Height of the sea surface in metres (the world file's `sea_level_m`).
+    pub fn sea_level(&self) -> f32 {
+        self.generator.sea_level()
+    }
+
     /// The generator itself, to share with background tasks.
     pub fn generator(&self) -> &Arc<TerrainGenerator> {
         &self.generator

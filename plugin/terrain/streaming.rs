@@ -17,6 +17,12 @@ use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use super::{TerrainChunk, TerrainGenerator, TerrainSampler, WorldObserver, chunk_mesh_to_bevy};
 use crate::config::{ActiveWorld, MAX_REACH_CHUNKS, MAX_VIEW_RADIUS_M, StreamingConfig};
 use crate::terrain::ChunkCoord;
+use crate::water::{WaterMeshing, WaterSurface, water_mesh, water_mesh_to_bevy};
+
+/// Metres above and below the sea level the water's bounds reach, for waves (the shader's
+/// waves stay well inside: see [`WaterSettings`](crate::water::WaterSettings)).
+#[cfg(feature = "render")]
+const WAVE_ROOM_M: f32 = 2.0;
 
 /// Where chunk generation runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Reflect)]
@@ -120,6 +126,8 @@ pub(crate) struct ChunkState {
     running: Option<(u32, u64)>,
     /// Out of reach and waiting to be despawned: no more work, not counted.
     retired: bool,
+    /// The water surface shown over the chunk (a child entity), if any.
+    water: Option<Entity>,
 }
 
 /// A generation task.
@@ -142,6 +150,15 @@ pub(crate) struct GeneratedChunk {
     max_y: f32,
     #[cfg_attr(not(feature = "render"), allow(dead_code))]
     size: f32,
+    /// The sea over the chunk, when water is wanted and some ground lies below it.
+    water: Option<ChunkWater>,
+}
+
+/// The water mesh of a chunk, built in its generation task.
+pub(crate) struct ChunkWater {
+    mesh: Mesh,
+    surface: WaterSurface,
+    sea_level: f32,
 }
 
 /// Bytes of the mesh a chunk shows.
@@ -153,9 +170,23 @@ fn generate(
     coord: ChunkCoord,
     step: u32,
     version: u64,
+    with_water: bool,
 ) -> GeneratedChunk {
     let start = Instant::now();
     let data = generator.generate_chunk(coord, step);
+    // The sea over the chunk, from the chunk's own heights.
+    let sea_level = generator.sea_level();
+    let water = with_water
+        .then(|| water_mesh(&data, sea_level))
+        .flatten()
+        .map(|w| ChunkWater {
+            surface: WaterSurface {
+                max_depth: w.max_depth,
+                vertices: w.vertex_count() as u32,
+            },
+            mesh: water_mesh_to_bevy(w),
+            sea_level,
+        });
     let bytes = data.byte_size();
     let deepest = data.skirt_depth.iter().copied().fold(0.0, f32::max);
     let (min_y, max_y) = (data.min_height - deepest, data.max_height);
@@ -169,6 +200,7 @@ fn generate(
         min_y,
         max_y,
         size: generator.chunk_size() as f32,
+        water,
     }
 }
 
@@ -378,6 +410,7 @@ pub(crate) fn plan_chunks(
                             shown: None,
                             running: None,
                             retired: false,
+                            water: None,
                         },
                         ChunkMeshBytes::default(),
                         Transform::from_xyz(origin.0 as f32, 0.0, origin.1 as f32),
@@ -464,10 +497,12 @@ pub(crate) fn dispatch_tasks(
     world: Res<ActiveWorld>,
     sampler: Option<Res<TerrainSampler>>,
     settings: Res<TerrainSettings>,
+    water: Option<Res<WaterMeshing>>,
     mut index: ResMut<ChunkIndex>,
     mut counters: ResMut<FrameCounters>,
     mut chunks: Query<(Entity, &mut ChunkState, Has<ChunkTask>, Has<ChunkReady>)>,
 ) {
+    let with_water = water.is_some();
     let Some(sampler) = sampler else { return };
     if sampler.is_changed() || settings.is_changed() {
         index.work_changed = true;
@@ -529,11 +564,12 @@ pub(crate) fn dispatch_tasks(
         let generator: Arc<TerrainGenerator> = sampler.generator().clone();
         match settings.mode {
             StreamingMode::Background => {
-                let task = pool.spawn(async move { generate(&generator, coord, step, version) });
+                let task = pool
+                    .spawn(async move { generate(&generator, coord, step, version, with_water) });
                 commands.entity(e).insert(ChunkTask(task));
             }
             StreamingMode::Blocking => {
-                let done = generate(&generator, coord, step, version);
+                let done = generate(&generator, coord, step, version, with_water);
                 counters.record(done.generation_ms);
                 commands.entity(e).insert(ChunkReady(Some(done)));
             }
@@ -627,6 +663,29 @@ pub(crate) fn apply_chunks(
             Vec3::new(0.0, done.min_y, 0.0),
             Vec3::new(done.size, done.max_y, done.size),
         ));
+        // The water goes and comes with the mesh it was built from.
+        if let Some(old) = state.water.take()
+            && let Ok(mut old) = commands.get_entity(old)
+        {
+            old.try_despawn();
+        }
+        if let Some(water) = done.water {
+            let handle = meshes.add(water.mesh);
+            let surface = commands
+                .spawn((water.surface, Mesh3d(handle), ChildOf(e)))
+                .id();
+            // Render-world mesh: bounds given here, with room for the waves.
+            #[cfg(feature = "render")]
+            commands
+                .entity(surface)
+                .insert(bevy::camera::primitives::Aabb::from_min_max(
+                    Vec3::new(0.0, water.sea_level - WAVE_ROOM_M, 0.0),
+                    Vec3::new(done.size, water.sea_level + WAVE_ROOM_M, done.size),
+                ));
+            #[cfg(not(feature = "render"))]
+            let _ = water.sea_level;
+            state.water = Some(surface);
+        }
         state.shown = Some((done.step, done.version));
         chunk.vertex_step = done.step;
         bytes.0 = done.bytes;

@@ -49,7 +49,7 @@ impl MinimapSampler {
             graph,
             height,
             climate,
-            biomes: BiomeTable::new(&config.biomes),
+            biomes: BiomeTable::new(&config.biomes).with_sea_level(config.sea_level_m),
         })
     }
 }

@@ -31,6 +31,12 @@ pub fn scatter_app() -> App {
     )
 }
 
+/// A headless app like [`headless_app`] with other `plugins` (such as a group with parts
+/// disabled).
+pub fn app_with_plugins<M>(plugins: impl Plugins<M>) -> App {
+    app_with(plugins)
+}
+
 fn app_with<M>(plugins: impl Plugins<M>) -> App {
     let mut app = App::new();
     app.add_plugins((

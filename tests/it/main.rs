@@ -21,4 +21,5 @@ mod streaming;
 mod terrain_core;
 mod textures;
 mod tokenizer;
+mod water;
 mod world_files;

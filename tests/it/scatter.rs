@@ -129,7 +129,7 @@ fn objects_respect_their_rules() {
             let layer = &rules.layers[p.layer as usize];
             let g = ground.at(f64::from(p.position[0]), f64::from(p.position[2]));
             let at = format!("{} at {:?}", layer.name, p.position);
-            assert!(g.height >= rules.sea_level_m, "in the sea: {at}");
+            assert!(g.height >= w.generator().sea_level(), "in the sea: {at}");
             assert!(
                 (layer.height_m.min..=layer.height_m.max).contains(&g.height),
                 "outside its heights: {at}"
@@ -159,9 +159,10 @@ fn objects_respect_their_rules() {
     assert!(counts.values().sum::<usize>() > 500, "{counts:?}");
 
     // A world whose land is all below the sea gets nothing at all.
-    let mut sunk = ScatterRules::builtin();
-    sunk.sea_level_m = 10_000.0;
-    let (sunk, _) = ScatterWorld::new(1337, &sunk, w.generator().clone());
+    let mut config = parse_world(DEFAULT_WORLD_RON, "w").unwrap();
+    config.sea_level_m = 10_000.0;
+    let generator = Arc::new(TerrainGenerator::new(&config).unwrap());
+    let (sunk, _) = ScatterWorld::new(config.seed, &ScatterRules::builtin(), generator);
     assert!(
         coords
             .iter()

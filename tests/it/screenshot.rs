@@ -84,8 +84,8 @@ fn analyse(image: &image::RgbImage) -> Picture {
     }
 }
 
-#[test]
-fn sandbox_screenshot_shows_sky_and_terrain() {
+/// Runs the debug sandbox under Xvfb on lavapipe with `args`, takes its screenshot and returns it.
+fn sandbox_screenshot(name: &str, args: &[&str]) -> image::RgbImage {
     let sandbox = sandbox_binary();
     assert!(
         sandbox.exists(),
@@ -97,7 +97,7 @@ fn sandbox_screenshot_shows_sky_and_terrain() {
         "rendering without a GPU needs Xvfb and Mesa's lavapipe: \
          apt-get install xvfb xauth mesa-vulkan-drivers libvulkan1 (.ci/run does this)"
     );
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sandbox.png");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_file(&out);
     let size = format!("{WIDTH}x{HEIGHT}");
     let output = Command::new("xvfb-run")
@@ -112,6 +112,7 @@ fn sandbox_screenshot_shows_sky_and_terrain() {
             "--size",
             &size,
         ])
+        .args(args)
         .arg("--screenshot")
         .arg(&out)
         .env("WGPU_BACKEND", "vulkan")
@@ -140,10 +141,14 @@ fn sandbox_screenshot_shows_sky_and_terrain() {
         .find(|l| l.starts_with("sandbox: world_ready_s="))
         .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"));
     println!("{summary}\nscreenshot: {}", out.display());
-
-    let image = image::open(&out)
+    image::open(&out)
         .unwrap_or_else(|e| panic!("{}: {e}", out.display()))
-        .to_rgb8();
+        .to_rgb8()
+}
+
+#[test]
+fn sandbox_screenshot_shows_sky_and_terrain() {
+    let image = sandbox_screenshot("sandbox.png", &[]);
     assert_eq!(image.dimensions(), (WIDTH, HEIGHT));
     let p = analyse(&image);
     println!(
@@ -170,4 +175,37 @@ fn sandbox_screenshot_shows_sky_and_terrain() {
         p.distinct_colours > 60,
         "too few colours for shaded terrain"
     );
+}
+
+/// Share of the lower half's pixels that look like water: bluer and greener than red (sand and
+/// grass are not) and not sky.
+fn water_share(image: &image::RgbImage) -> f64 {
+    let (w, h) = image.dimensions();
+    let mut water = 0u32;
+    for y in h / 2..h {
+        for x in 0..w {
+            let [r, g, b] = image.get_pixel(x, y).0.map(f32::from);
+            let sky = ((r - SKY[0]).powi(2) + (g - SKY[1]).powi(2) + (b - SKY[2]).powi(2)).sqrt();
+            if sky > 30.0 && b > r + 15.0 && g > r + 10.0 {
+                water += 1;
+            }
+        }
+    }
+    f64::from(water) / f64::from(w * (h - h / 2))
+}
+
+#[test]
+fn sandbox_screenshot_of_a_shore_shows_the_sea_and_grass() {
+    // A beach of the default world with the sea to the east (see docs/shore.png): the water and
+    // grass shaders compile and draw under lavapipe.
+    let image = sandbox_screenshot("shore.png", &["--camera", "330,30,267,-90,-15"]);
+    let p = analyse(&image);
+    let water = water_share(&image);
+    println!(
+        "water {water:.2}, sky {:.2}, terrain {:.2}, colours {}",
+        p.sky_like, p.terrain_like, p.distinct_colours
+    );
+    assert!(water > 0.1, "no sea in the lower half ({water:.2})");
+    assert!(p.sky_like > 0.05, "no sky in the frame");
+    assert!(p.distinct_colours > 60, "too few colours");
 }
