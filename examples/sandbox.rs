@@ -16,6 +16,18 @@
 //! screenshot shows a dialogue in progress. `--dump-layers DIR` also reads the terrain's
 //! layer arrays back from the GPU at that moment and writes each layer's albedo and normal
 //! (mip 0) as PNGs: what the GPU really samples, learned layers grown on the GPU included.
+//!
+//! `--offscreen` renders without a window and without winit (a GPU server without a display,
+//! CI without Xvfb): the camera draws into an image of `--size`, which `--screenshot` saves; the
+//! egui panels are left out (they need a window). `--bench SECONDS` waits for the starting area
+//! and its scatter, flies a fixed path for SECONDS (see `common/bench.rs`) and prints one line,
+//! `render: size=WxH frames=N p50_ms= p99_ms= fps= instances= draw_calls= chunks=`;
+//! `--no-scatter` leaves trees, rocks and grass out, the baseline for what they cost.
+//!
+//! ```text
+//! cargo run --release --example sandbox -- --offscreen --bench 30 --size 640x360
+//! cargo run --release --example sandbox -- --offscreen --screenshot shot.png
+//! ```
 
 mod common;
 
@@ -37,11 +49,12 @@ use bevy::light::CascadeShadowConfigBuilder;
 use bevy::pbr::{DistanceFog, FogFalloff};
 use bevy::prelude::*;
 use bevy::render::RenderPlugin;
-use bevy::render::gpu_readback::{Readback, ReadbackComplete};
-use bevy::render::view::screenshot::{Screenshot, save_to_disk};
+use bevy::render::view::screenshot::save_to_disk;
 use bevy::window::{PresentMode, WindowResolution};
 use bevy_egui::EguiPlugin;
 use bevy_egui::input::EguiWantsInput;
+use common::bench::{BenchFlight, BenchSources};
+use common::offscreen::{OffscreenPlugin, OffscreenTarget};
 use common::{CameraInputBlocked, FlyCamera, FlyCameraPlugin, FlyCameraSystems};
 
 /// Sky and fog colour (sRGB): the far terrain fades into it, hiding the streaming edge.
@@ -62,6 +75,16 @@ struct Args {
     dump_layers: Option<PathBuf>,
     /// Camera position (x, y, z metres) and yaw, pitch (degrees; yaw 0 looks north, -z).
     camera: Option<[f32; 5]>,
+    offscreen: bool,
+    bench: Option<f32>,
+    scatter: bool,
+}
+
+impl Args {
+    /// Whether the run ends by itself (screenshot, frame count or benchmark).
+    fn scripted(&self) -> bool {
+        self.frames.is_some() || self.bench.is_some()
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -78,6 +101,9 @@ fn parse_args() -> Result<Args, String> {
         ui: true,
         dump_layers: None,
         camera: None,
+        offscreen: false,
+        bench: None,
+        scatter: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -117,17 +143,41 @@ fn parse_args() -> Result<Args, String> {
                 }
                 args.camera = Some(camera);
             }
+            "--offscreen" => args.offscreen = true,
+            "--no-scatter" => args.scatter = false,
+            "--bench" => {
+                let v = value("--bench")?;
+                let seconds = v.parse::<f32>().map_err(|e| format!("--bench: {e}"))?;
+                if !(seconds > 0.0 && seconds.is_finite()) {
+                    return Err(format!(
+                        "--bench wants a number of seconds above 0, not {v}"
+                    ));
+                }
+                args.bench = Some(seconds);
+            }
             "--help" | "-h" => {
                 return Err("usage: sandbox [--world PATH] [--frames N] [--screenshot PATH] \
                      [--talk LINE] [--timeout SECONDS] [--size WIDTHxHEIGHT] [--plain] [--no-shadows] [--no-ui] \
-                     [--dump-layers DIR] [--camera X,Y,Z,YAW,PITCH]"
+                     [--dump-layers DIR] [--camera X,Y,Z,YAW,PITCH] [--offscreen] [--bench SECONDS] [--no-scatter]"
                     .into());
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
         }
     }
     if args.screenshot.is_some() && args.frames.is_none() {
-        args.frames = Some(10);
+        args.frames = Some(if args.bench.is_some() { 0 } else { 10 });
+    }
+    if args.width == 0 || args.height == 0 {
+        return Err("--size wants a width and a height above 0".into());
+    }
+    if args.bench.is_some() && args.talk.is_some() {
+        return Err("--bench flies away from the conversation: use one or the other".into());
+    }
+    if args.offscreen && !args.scripted() {
+        return Err(
+            "--offscreen shows nothing: give it --screenshot PATH, --frames N or --bench SECONDS"
+                .into(),
+        );
     }
     Ok(args)
 }
@@ -148,70 +198,80 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let scripted = args.frames.is_some();
-    app.add_plugins((
-        DefaultPlugins
-            .set(WindowPlugin {
-                primary_window: Some(Window {
-                    title: "aigc_world sandbox".into(),
-                    resolution: WindowResolution::new(args.width, args.height),
-                    // Scripted runs measure the frame rate, so do not wait for vsync.
-                    present_mode: if scripted {
-                        PresentMode::AutoNoVsync
-                    } else {
-                        PresentMode::AutoVsync
-                    },
-                    ..default()
-                }),
-                ..default()
-            })
-            .set(AssetPlugin {
-                file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
-                ..default()
-            })
-            // A screenshot must not catch pipelines still compiling (blank terrain).
-            .set(RenderPlugin {
-                synchronous_pipeline_compilation: scripted,
+    let scripted = args.scripted();
+    let defaults = DefaultPlugins
+        .set(AssetPlugin {
+            file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
+            ..default()
+        })
+        // A screenshot must not catch pipelines still compiling (blank terrain).
+        .set(RenderPlugin {
+            synchronous_pipeline_compilation: scripted,
+            ..default()
+        });
+    let defaults = if args.offscreen {
+        common::offscreen::headless(defaults)
+    } else {
+        defaults.set(WindowPlugin {
+            primary_window: Some(Window {
+                title: "aigc_world sandbox".into(),
+                resolution: WindowResolution::new(args.width, args.height),
+                // Scripted runs measure the frame rate, so do not wait for vsync.
+                present_mode: if scripted {
+                    PresentMode::AutoNoVsync
+                } else {
+                    PresentMode::AutoVsync
+                },
                 ..default()
             }),
-        AigcWorldPlugin.set(WorldConfigPlugin {
-            path: Some(world_path),
-        }),
-        EguiPlugin::default(),
-        WorldUiPlugin,
-        DialogueUiPlugin,
-        FlyCameraPlugin,
-    ))
-    .insert_resource(ClearColor(SKY))
-    .insert_resource(GlobalAmbientLight {
-        color: Color::srgb(0.75, 0.82, 1.0),
-        brightness: 900.0,
-        ..default()
-    })
-    // Mid-afternoon: a lower sun than the default 10:00 shows the relief better.
-    .insert_resource(WorldClock {
-        hours: 15.5,
-        ..default()
-    })
-    .insert_resource(Script::new(&args))
-    .insert_resource(WorldUiSettings {
-        visible: args.ui,
-        ..default()
-    })
-    .insert_resource(TerrainMaterialSettings {
-        use_textures: !args.plain,
-        ..default()
-    })
-    .add_systems(Startup, setup)
-    .add_systems(
-        Update,
-        (
-            block_camera_input.before(FlyCameraSystems),
-            (place_camera, follow_sun, fit_fog),
-            run_script,
-        )
-            .chain(),
-    );
+            ..default()
+        })
+    };
+    let mut world_plugins = AigcWorldPlugin.set(WorldConfigPlugin {
+        path: Some(world_path),
+    });
+    if !args.scatter {
+        world_plugins = world_plugins.disable::<ScatterPlugin>();
+    }
+    app.add_plugins((defaults, world_plugins, DialogueUiPlugin, FlyCameraPlugin));
+    if args.offscreen {
+        app.add_plugins(OffscreenPlugin {
+            width: args.width,
+            height: args.height,
+        });
+    } else {
+        app.add_plugins((EguiPlugin::default(), WorldUiPlugin));
+    }
+    app.insert_resource(ClearColor(SKY))
+        .insert_resource(GlobalAmbientLight {
+            color: Color::srgb(0.75, 0.82, 1.0),
+            brightness: 900.0,
+            ..default()
+        })
+        // Mid-afternoon: a lower sun than the default 10:00 shows the relief better.
+        .insert_resource(WorldClock {
+            hours: 15.5,
+            ..default()
+        })
+        .insert_resource(Script::new(&args))
+        .insert_resource(WorldUiSettings {
+            visible: args.ui,
+            ..default()
+        })
+        .insert_resource(TerrainMaterialSettings {
+            use_textures: !args.plain,
+            ..default()
+        })
+        .add_systems(Startup, setup)
+        .add_systems(
+            Update,
+            (
+                block_camera_input.before(FlyCameraSystems),
+                (place_camera, follow_sun, fit_fog),
+                run_script,
+            )
+                .chain(),
+        );
     app.run();
     match app.world().get_resource::<Script>().map(|s| s.failed) {
         Some(true) => ExitCode::FAILURE,
@@ -223,7 +283,11 @@ fn main() -> ExitCode {
 #[derive(Component)]
 struct Sun;
 
-fn setup(script: Res<Script>, mut commands: Commands) {
+fn setup(
+    script: Res<Script>,
+    offscreen: Option<Res<OffscreenTarget>>,
+    mut commands: Commands,
+) {
     // `--camera X,Y,Z,YAW,PITCH` aims the camera; otherwise it starts above the origin.
     let (start, yaw, pitch) = match script.args.camera {
         Some([x, y, z, yaw, pitch]) => (
@@ -233,7 +297,7 @@ fn setup(script: Res<Script>, mut commands: Commands) {
         ),
         None => (Vec3::new(0.0, 80.0, 0.0), -0.6, -0.18),
     };
-    commands.spawn((
+    let mut camera = commands.spawn((
         Camera3d::default(),
         // Without tonemapping the fogged horizon and the clear colour are the same colour, so the
         // end of the streamed world melts into the sky instead of showing as a grey band.
@@ -255,6 +319,9 @@ fn setup(script: Res<Script>, mut commands: Commands) {
         },
         Transform::from_translation(start),
     ));
+    if let Some(target) = offscreen {
+        camera.insert(target.render_target());
+    }
     commands.spawn((
         Sun,
         DirectionalLight {
@@ -346,6 +413,8 @@ enum Phase {
     Approaching,
     /// Waiting for the NPC's replies.
     Talking,
+    /// Flying the benchmark's path (`--bench`).
+    Benching,
     /// Counting frames before the screenshot.
     Rendering,
     /// Screenshot requested; waiting for the file.
@@ -367,6 +436,8 @@ struct Script {
     saving_since: Option<Instant>,
     /// Layer readbacks not yet written.
     dumps_pending: Arc<AtomicUsize>,
+    /// The benchmark flight, once it has begun.
+    flight: Option<BenchFlight>,
     failed: bool,
 }
 
@@ -383,6 +454,7 @@ impl Script {
             frame: 0,
             saving_since: None,
             dumps_pending: Arc::new(AtomicUsize::new(0)),
+            flight: None,
             failed: false,
         }
     }
@@ -390,6 +462,7 @@ impl Script {
 
 fn run_script(
     mut script: ResMut<Script>,
+    bench: BenchSources,
     stats: Res<TerrainStats>,
     textures: Res<BiomeTextures>,
     texture_status: Res<TextureStatus>,
@@ -405,7 +478,7 @@ fn run_script(
     let script = &mut *script;
     script.frame += 1;
     let elapsed = script.started.elapsed();
-    let scripted = script.args.frames.is_some();
+    let scripted = script.args.scripted();
     if scripted && elapsed > script.args.timeout && script.phase != Phase::Saving {
         eprintln!(
             "sandbox: timed out after {:.0} s in phase {:?} ({} of {} chunks shown)",
@@ -420,12 +493,16 @@ fn run_script(
     }
     if scripted && script.phase == Phase::Generating && script.frame.is_multiple_of(20) {
         info!(
-            "sandbox: frame {}, {:.0} s: {} of {} chunks shown, {} generating",
+            "sandbox: frame {}, {:.0} s: {} of {} chunks shown, {} generating{}",
             script.frame,
             elapsed.as_secs_f32(),
             stats.resident,
             stats.chunks,
-            stats.in_flight
+            stats.in_flight,
+            bench.scatter.as_ref().map_or(String::new(), |s| format!(
+                "; scatter on {} chunks, {} waiting, {} placing, {} objects",
+                s.chunks, s.pending, s.in_flight, s.instances
+            ))
         );
     }
     if script.world_ready.is_none() && stats.is_settled() {
@@ -452,7 +529,20 @@ fn run_script(
                 script.phase = Phase::Done;
                 return;
             }
-            if script.args.talk.is_some() {
+            if let Some(seconds) = script.args.bench {
+                let ready_for = elapsed.saturating_sub(script.world_ready.unwrap_or_default());
+                if !bench.scatter_settled(ready_for) {
+                    return;
+                }
+                let Some((t, fly)) = camera.iter().next() else {
+                    return;
+                };
+                let heading = fly.rotation() * Vec3::NEG_Z;
+                let start = t.translation;
+                info!("sandbox: flying the benchmark path for {seconds} s from {start}");
+                script.flight = Some(BenchFlight::begin(seconds, start, heading, Instant::now()));
+                script.phase = Phase::Benching;
+            } else if script.args.talk.is_some() {
                 let Some((eye, _)) = camera.iter().next().map(|(t, _)| (t.translation, ())) else {
                     return;
                 };
@@ -491,6 +581,22 @@ fn run_script(
                 script.measure_from = Some((Instant::now(), script.frame));
             }
         }
+        Phase::Benching => {
+            let Some(flight) = script.flight.as_mut() else {
+                script.phase = Phase::Rendering;
+                return;
+            };
+            let mut eyes = camera.iter_mut().map(|(t, _)| t);
+            if bench.fly(flight, Instant::now(), eyes.next()) {
+                // The one line for BENCHMARKS.md and the tests.
+                println!(
+                    "{}",
+                    flight.report(script.args.width, script.args.height, stats.resident)
+                );
+                script.phase = Phase::Rendering;
+                script.measure_from = Some((Instant::now(), script.frame));
+            }
+        }
         Phase::Rendering => {
             if script.frames_left > 0 {
                 script.frames_left -= 1;
@@ -512,7 +618,7 @@ fn run_script(
                 stats.mesh_bytes as f64 / (1024.0 * 1024.0)
             );
             if let Some(dir) = &script.args.dump_layers {
-                dump_layers(
+                common::layers::dump_layers(
                     &mut commands,
                     &textures,
                     &images,
@@ -527,7 +633,7 @@ fn run_script(
                         let _ = std::fs::create_dir_all(dir);
                     }
                     commands
-                        .spawn(Screenshot::primary_window())
+                        .spawn(bench.screenshot())
                         .observe(save_to_disk(path.clone()));
                     script.saving_since = Some(Instant::now());
                     script.phase = Phase::Saving;
@@ -559,50 +665,5 @@ fn run_script(
             }
         }
         Phase::Done => {}
-    }
-}
-
-/// Reads both layer arrays back from the GPU and writes `DIR/{albedo,normal}_LAYER.png` (mip 0)
-/// for each layer; `pending` counts the arrays still on their way.
-fn dump_layers(
-    commands: &mut Commands,
-    textures: &BiomeTextures,
-    images: &Assets<Image>,
-    dir: &std::path::Path,
-    pending: &Arc<AtomicUsize>,
-) {
-    let _ = std::fs::create_dir_all(dir);
-    let arrays = [
-        ("albedo", textures.albedo.clone()),
-        ("normal", textures.normal_roughness.clone()),
-    ];
-    for (name, handle) in arrays {
-        let Some(handle) = handle else { continue };
-        let Some(side) = images.get(&handle).map(|i| i.width()) else {
-            continue;
-        };
-        let (dir, pending) = (dir.to_path_buf(), pending.clone());
-        let written = std::sync::atomic::AtomicBool::new(false);
-        pending.fetch_add(1, Ordering::AcqRel);
-        commands.spawn(Readback::texture(handle)).observe(
-            move |event: On<ReadbackComplete>, mut commands: Commands| {
-                // Readbacks repeat every frame until the entity is gone; keep the first.
-                if written.swap(true, Ordering::AcqRel) {
-                    return;
-                }
-                // Rows of 256 * 4 bytes or more need no padding: the layers follow each other.
-                let layer_bytes = (side * side * 4) as usize;
-                for (layer, pixels) in event.data.chunks_exact(layer_bytes).enumerate() {
-                    let path = dir.join(format!("{name}_{layer}.png"));
-                    let saved = image::RgbaImage::from_raw(side, side, pixels.to_vec())
-                        .map(|picture| picture.save(&path));
-                    if !matches!(saved, Some(Ok(()))) {
-                        eprintln!("sandbox: could not write {}", path.display());
-                    }
-                }
-                commands.entity(event.entity).despawn();
-                pending.fetch_sub(1, Ordering::AcqRel);
-            },
-        );
     }
 }

@@ -16,6 +16,7 @@
 //! | [`WaterPlugin`](water::WaterPlugin) | the sea over chunks below the world's `sea_level_m`: depth colour, shore foam, waves (feature `render` draws it) |
 //! | [`ScatterPlugin`](scatter::ScatterPlugin) | trees, bushes, rocks and grass per chunk from `*.scatter.ron`, [`ScatterStats`](scatter::ScatterStats) |
 //! | `TerrainMaterialPlugin` (feature `render`) | the terrain's biome-blending material and its embedded WGSL shader |
+//! | `DrawStatsPlugin` (feature `render`) | draw calls and visible scatter instances each frame, in `DrawStats` |
 //!
 //! Every file a modder edits (world, NPC rules, grammar, texture set, texture models, AI
 //! settings) is a [file kind](kinds): loaded, hot-reloaded and checked by one generic
@@ -71,7 +72,9 @@ pub mod prelude {
     pub use crate::dialogue::{DialoguePlugin, DialogueReply, ReplyEvent, SayToNpc};
     pub use crate::npc::{Npc, NpcPlugin};
     #[cfg(feature = "render")]
-    pub use crate::render::{TerrainMaterial, TerrainMaterialPlugin, TerrainMaterialSettings};
+    pub use crate::render::{
+        DrawStats, TerrainMaterial, TerrainMaterialPlugin, TerrainMaterialSettings,
+    };
     pub use crate::scatter::{ScatterPlugin, ScatterStats, ScatterSystems};
     pub use crate::terrain::{
         TerrainChunk, TerrainPlugin, TerrainSampler, TerrainSettings, TerrainStats, WorldObserver,
@@ -102,7 +105,9 @@ impl PluginGroup for AigcWorldPlugin {
             .add(scatter::ScatterPlugin::default())
             .add(water::WaterPlugin);
         #[cfg(feature = "render")]
-        let group = group.add(render::TerrainMaterialPlugin);
+        let group = group
+            .add(render::TerrainMaterialPlugin)
+            .add(render::DrawStatsPlugin);
         group
     }
 }

@@ -1,6 +1,11 @@
-//! Helpers shared by the examples: world files from any folder, and a fly camera.
+//! Helpers shared by the examples: world files from any folder, a fly camera, rendering without
+//! a window ([`offscreen`]), the render benchmark ([`bench`]) and layer readback ([`layers`]).
 
 #![allow(dead_code)] // Each example uses a different part.
+
+pub mod bench;
+pub mod layers;
+pub mod offscreen;
 
 use std::path::{Path, PathBuf};
 

@@ -11,6 +11,13 @@
 //! [`TerrainMaterialPlugin`] keeps one shared material in step with the active world, the
 //! textures and [`TerrainMaterialSettings`], and gives it to every chunk. It does nothing in apps
 //! without Bevy's `PbrPlugin` (headless servers and tests).
+//!
+//! [`draw_stats`] counts what is drawn each frame (draw calls, scatter instances in view) into
+//! [`DrawStats`], for the Stats panel and the sandbox's `--bench` line.
+
+pub mod draw_stats;
+
+pub use draw_stats::{DrawStats, DrawStatsPlugin};
 
 use bevy::asset::{load_internal_asset, uuid_handle};
 use bevy::mesh::MeshVertexBufferLayoutRef;

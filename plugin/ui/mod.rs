@@ -6,7 +6,7 @@
 //! | panel | what it shows |
 //! |---|---|
 //! | World ([`world_panel`]) | seed, view radius and every noise node's parameters, edited live; "Reset to file" |
-//! | Stats ([`stats_panel`]) | FPS, a frame-time graph, chunk streaming, NPCs, textures, the AI backend |
+//! | Stats ([`stats_panel`]) | FPS, a frame-time graph, chunk streaming, scatter, instances drawn and draw calls, NPCs, textures, the AI backend |
 //! | Minimap ([`minimap`]) | shaded biome map around the camera, drawn off the frame thread |
 //! | progress ([`progress`]) | a centred bar until the area around the camera has generated |
 //!

@@ -1,5 +1,5 @@
-//! The Stats panel: frame rate, a frame-time graph, terrain streaming numbers, NPCs, textures
-//! and the AI backend.
+//! The Stats panel: frame rate, a frame-time graph, terrain streaming numbers, scatter, what is
+//! drawn (instances and draw calls, [`DrawStats`]), NPCs, textures and the AI backend.
 
 use std::collections::VecDeque;
 
@@ -11,6 +11,7 @@ use super::WorldUiSettings;
 use crate::ai::AiRuntime;
 use crate::dialogue::llm::{LanguageModelState, LanguageModelStatus};
 use crate::npc::Npc;
+use crate::render::DrawStats;
 use crate::scatter::ScatterStats;
 use crate::terrain::TerrainStats;
 use crate::texture::{TextureSource, TextureStatus};
@@ -64,6 +65,7 @@ pub(crate) struct StatsSources<'w, 's> {
     history: Res<'w, FrameTimeHistory>,
     terrain: Option<Res<'w, TerrainStats>>,
     scatter: Option<Res<'w, ScatterStats>>,
+    draws: Option<Res<'w, DrawStats>>,
     textures: Option<Res<'w, TextureStatus>>,
     ai: Option<Res<'w, AiRuntime>>,
     speech: Option<Res<'w, LanguageModelStatus>>,
@@ -110,6 +112,12 @@ fn stats_body(ui: &mut egui::Ui, sources: &StatsSources) {
         ui.label(format!(
             "Scatter: {} objects in {} entities on {} chunks, {:.1} ms a chunk",
             scatter.instances, scatter.entities, scatter.chunks, scatter.mean_place_ms
+        ));
+    }
+    if let Some(draws) = &sources.draws {
+        ui.label(format!(
+            "Drawn: {} instances, {} draw calls ({} for shadows)",
+            draws.instances, draws.draw_calls, draws.shadow_draw_calls
         ));
     }
     ui.label(format!("NPCs: {}", sources.npcs.iter().count()));
