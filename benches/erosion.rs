@@ -30,7 +30,7 @@ fn erosion(c: &mut Criterion) {
     let plain = TerrainGenerator::new(&world).unwrap();
     let bytes = std::fs::read("assets/models/default.erosion").unwrap();
     let net = Arc::new(ErosionNet::new(ErosionWeights::from_bytes(&bytes).unwrap()));
-    let eroded = plain.clone().with_erosion(net, 1.0);
+    let eroded = plain.clone().with_erosion(net.clone(), 1.0);
     let params = ErosionParams::default();
     let side = plain.chunk_vertices() as usize;
     let (x0, z0) = plain.chunk_origin(HERE);
@@ -46,6 +46,14 @@ fn erosion(c: &mut Criterion) {
     });
     group.bench_function("network", |b| {
         b.iter(|| black_box(eroded.ground_window(at.0, at.1, side, side)))
+    });
+    // The network alone on the chunk's padded noise (the noise itself not counted).
+    let m = net.margin();
+    let n = side + 2 * m;
+    let window = plain.noise_window(at.0 - m as i64, at.1 - m as i64, n, n);
+    let spacing = plain.spacing() as f32;
+    group.bench_function("network inference only", |b| {
+        b.iter(|| black_box(net.residual(&window, n, n, spacing)))
     });
     group.bench_function("noise only", |b| {
         b.iter(|| black_box(plain.noise_window(at.0, at.1, side, side)))

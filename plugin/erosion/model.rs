@@ -217,6 +217,24 @@ struct Prepared {
     target: Vec<f32>,
 }
 
+/// `p`'s features (the model's `margin` of noise around the square) and its target in
+/// output-scale units.
+fn prepare(p: &TrainingPair, margin: usize, input_scale: f32, output_scale: f32) -> Prepared {
+    let n = p.side + 2 * p.margin;
+    let cut = p.margin - margin;
+    let side = p.side + 2 * margin;
+    let mut noise = Vec::with_capacity(side * side);
+    for j in cut..cut + side {
+        noise.extend_from_slice(&p.noise[j * n + cut..j * n + cut + side]);
+    }
+    Prepared {
+        side: side - 2 * FEATURE_REACH,
+        features: features(&noise, side, side, p.spacing, input_scale),
+        target_side: p.side,
+        target: p.target.iter().map(|t| t / output_scale).collect(),
+    }
+}
+
 /// Trains one model on pairs; call [`step`](Self::step) until done.
 pub struct ErosionTrainer<B: AutodiffBackend> {
     model: ErosionModel<B>,
@@ -267,22 +285,7 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
             .flat_map(|p| p.target.iter().copied()))
         .max(1e-6);
         let scales = (spacing, input_scale, output_scale);
-        let prepare = |p: &TrainingPair| {
-            // Only the noise the model reads: its margin around the square.
-            let n = p.side + 2 * p.margin;
-            let cut = p.margin - margin;
-            let side = p.side + 2 * margin;
-            let mut noise = Vec::with_capacity(side * side);
-            for j in cut..cut + side {
-                noise.extend_from_slice(&p.noise[j * n + cut..j * n + cut + side]);
-            }
-            Prepared {
-                side: side - 2 * FEATURE_REACH,
-                features: features(&noise, side, side, p.spacing, input_scale),
-                target_side: p.side,
-                target: p.target.iter().map(|t| t / output_scale).collect(),
-            }
-        };
+        let prepare = |p: &TrainingPair| prepare(p, margin, input_scale, output_scale);
         let model = ErosionModel::from_weights(&initial_weights(&config, scales), device);
         Self {
             model,
@@ -359,9 +362,25 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
     /// RMS height error on the held-out pairs as a fraction of the RMS of the simulator's own
     /// height change there (0 is perfect, 1 is no better than no erosion).
     pub fn held_out_error(&self) -> f32 {
+        self.error(&self.held_out)
+    }
+
+    /// The same measure on other pairs (those whose margin is too small are skipped), for
+    /// example held-out squares with a single simulator run as the target.
+    pub fn error_on(&self, pairs: &[TrainingPair]) -> f32 {
+        let margin = self.config.margin();
+        let prepared: Vec<Prepared> = pairs
+            .iter()
+            .filter(|p| p.margin >= margin && p.side >= 1)
+            .map(|p| prepare(p, margin, self.scales.1, self.scales.2))
+            .collect();
+        self.error(&prepared)
+    }
+
+    fn error(&self, pairs: &[Prepared]) -> f32 {
         let model = self.model.valid();
         let (mut err, mut depth) = (Vec::new(), Vec::new());
-        for p in &self.held_out {
+        for p in pairs {
             let x = Tensor::<B::InnerBackend, 4>::from_data(
                 TensorData::new(p.features.clone(), [1, INPUTS, p.side, p.side]),
                 &self.device,

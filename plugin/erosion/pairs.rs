@@ -31,31 +31,60 @@ pub fn noise_tile(
 /// noise around the square for the model to read.
 pub fn make_pair(
     generator: &TerrainGenerator,
-    (ix0, iz0): (i64, i64),
+    at: (i64, i64),
     side: usize,
     margin: usize,
     params: &ErosionParams,
 ) -> TrainingPair {
+    make_pair_averaged(generator, at, side, margin, params, 1).0
+}
+
+/// Like [`make_pair`], with the target the mean height change of `runs` simulator runs whose
+/// droplets are seeded differently (run 0 uses `params.seed`). Droplet erosion is stochastic:
+/// which cell a gully passes through depends on where droplets happen to start, which no model
+/// of the noise alone can predict; the mean over runs keeps what the ground itself decides.
+/// Returns the averaged pair and the pair of run 0 alone.
+pub fn make_pair_averaged(
+    generator: &TerrainGenerator,
+    (ix0, iz0): (i64, i64),
+    side: usize,
+    margin: usize,
+    params: &ErosionParams,
+    runs: usize,
+) -> (TrainingPair, TrainingPair) {
     let sim_margin = params.margin().max(margin);
     let noise = noise_tile(generator, ix0, iz0, side, sim_margin);
-    let mut eroded = noise.clone();
-    erode(&mut eroded, params);
     let cut = sim_margin - margin;
     let keep = noise.crop(cut, cut, side + 2 * margin, side + 2 * margin);
-    let (before, after) = (
-        noise.crop(sim_margin, sim_margin, side, side),
-        eroded.crop(sim_margin, sim_margin, side, side),
-    );
-    TrainingPair {
-        side,
-        margin,
-        spacing: noise.spacing,
-        noise: keep.heights,
-        target: after
+    let before = noise.crop(sim_margin, sim_margin, side, side);
+    let mut sum = vec![0.0f32; side * side];
+    let mut first = Vec::new();
+    for run in 0..runs.max(1) {
+        let run_params = ErosionParams {
+            seed: params.seed ^ (run as u32).wrapping_mul(0x9e37_79b9),
+            ..params.clone()
+        };
+        let mut eroded = noise.clone();
+        erode(&mut eroded, &run_params);
+        let after = eroded.crop(sim_margin, sim_margin, side, side);
+        let change: Vec<f32> = after
             .heights
             .iter()
             .zip(&before.heights)
             .map(|(a, b)| a - b)
-            .collect(),
+            .collect();
+        sum.iter_mut().zip(&change).for_each(|(s, c)| *s += c);
+        if run == 0 {
+            first = change;
+        }
     }
+    let runs = runs.max(1) as f32;
+    let pair = |target: Vec<f32>| TrainingPair {
+        side,
+        margin,
+        spacing: noise.spacing,
+        noise: keep.heights.clone(),
+        target,
+    };
+    (pair(sum.iter().map(|s| s / runs).collect()), pair(first))
 }

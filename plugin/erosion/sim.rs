@@ -184,6 +184,11 @@ fn hydraulic(tile: &mut HeightTile, p: &ErosionParams) {
                 let seed = hash::mix(p.seed ^ k.wrapping_mul(0x2c1b_3c6d));
                 let bits = hash::point(wx, wz, seed);
                 let (mut x, mut z) = (i as f32 + unit(bits), j as f32 + unit(hash::mix(bits)));
+                // `i + 0.99999994` rounds up to `i + 1` in f32: in the last row or column that
+                // start is outside, and its bilinear lookup would read past the tile.
+                if !inside(x, z) {
+                    continue;
+                }
                 let (mut dx, mut dz) = (0.0f32, 0.0f32);
                 let (mut speed, mut water, mut sediment) = (1.0f32, 1.0f32, 0.0f32);
                 for _ in 0..p.lifetime {

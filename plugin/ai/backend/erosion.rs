@@ -48,6 +48,11 @@ impl ErosionTrainer {
         self.inner.held_out_error()
     }
 
+    /// The same measure on other pairs (for example single-run targets).
+    pub fn error_on(&self, pairs: &[TrainingPair]) -> f32 {
+        self.inner.error_on(pairs)
+    }
+
     /// The trained model.
     pub fn weights(&self) -> ErosionWeights {
         self.inner.weights()
