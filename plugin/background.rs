@@ -22,7 +22,7 @@ const BACKGROUND_NICE: i32 = 9;
 
 /// Nice value of the calling thread (Linux: field 19 of `/proc/thread-self/stat`).
 #[cfg(target_os = "linux")]
-fn current_nice() -> Option<i32> {
+pub(crate) fn current_nice() -> Option<i32> {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
     let after_name = stat.get(stat.rfind(')')? + 2..)?;
     after_name.split(' ').nth(16)?.parse().ok()

@@ -254,7 +254,12 @@ impl ModelWorker {
         let shared = stats.clone();
         let thread = std::thread::Builder::new()
             .name("aigc-model-worker".into())
-            .spawn(move || serve(make_runner(), inbox, outbox, shared))
+            .spawn(move || {
+                // Inference is background work: at full priority it took the frame thread's
+                // core (a conversation doubled the flythrough's median frame on two cores).
+                crate::background::lower_current_thread_priority();
+                serve(make_runner(), inbox, outbox, shared)
+            })
             .ok();
         Self {
             submitter: AiSubmitter {
@@ -367,6 +372,30 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    struct Idle;
+
+    impl ModelRunner for Idle {
+        fn run(&mut self, _: &AiJob, _: &CancelToken) -> Result<AiOutput, AiError> {
+            Ok(AiOutput::Done)
+        }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_worker_runs_at_background_priority() {
+        let before = crate::background::current_nice().expect("a nice value");
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        let _worker = ModelWorker::spawn(move || {
+            let _ = tx.send(crate::background::current_nice());
+            Idle
+        });
+        let on_worker = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the worker starts")
+            .expect("a nice value");
+        assert!(on_worker >= before.max(1), "nice {on_worker} from {before}");
+    }
 
     /// Records the order jobs run in; the first job blocks until the test lets it go, so the
     /// others queue up behind it. `size` tags a job; tag 0 fails, tag 1 panics.

@@ -14,7 +14,9 @@ use super::{ActiveScatter, LayerMask, ObjectKind, Placement, ScatterWorld};
 use crate::config::ActiveWorld;
 use crate::terrain::{ChunkCoord, TerrainChunk, TerrainSampler, WorldObserver, catch_up_factor};
 
-/// Placement tasks allowed at once (the async pool is shared with terrain generation).
+/// Placement tasks allowed at once at 60 fps (the async pool is shared with terrain
+/// generation); more on slower frames (see [`catch_up_factor`]), so a slow renderer does not
+/// wait minutes for the trees of its starting area.
 const MAX_TASKS: usize = 2;
 
 /// Objects spawned per frame at 60 fps (more on slower frames, see
@@ -211,6 +213,7 @@ pub(crate) struct LastPlan {
 /// objects whose rules or world changed.
 pub(crate) fn plan_scatter(
     mut commands: Commands,
+    time: Res<Time<Real>>,
     compiled: Option<Res<CompiledScatter>>,
     world: Option<Res<ActiveWorld>>,
     observers: Query<&GlobalTransform, With<WorldObserver>>,
@@ -294,7 +297,8 @@ pub(crate) fn plan_scatter(
         wanted.push((d, e, chunk.coord(), target, current.unwrap_or(0) & target));
     }
     stats.in_flight = running;
-    let free = MAX_TASKS.saturating_sub(running);
+    let max_tasks = (MAX_TASKS as f64 * catch_up_factor(time.delta_secs_f64() * 1000.0)) as usize;
+    let free = max_tasks.saturating_sub(running);
     stats.pending = wanted.len().saturating_sub(free);
     wanted.sort_by(|a, b| a.0.total_cmp(&b.0));
     let pool = AsyncComputeTaskPool::get();
