@@ -154,7 +154,12 @@ fn main() -> ExitCode {
             ..default()
         },
         TransformPlugin,
-        AssetPlugin::default(),
+        // The checkout's assets wherever the binary runs from (Bevy would look beside the
+        // executable when it is not started by cargo, and fall back to built-in defaults).
+        AssetPlugin {
+            file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
+            ..default()
+        },
         group,
     ))
     .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME))

@@ -283,11 +283,7 @@ fn main() -> ExitCode {
 #[derive(Component)]
 struct Sun;
 
-fn setup(
-    script: Res<Script>,
-    offscreen: Option<Res<OffscreenTarget>>,
-    mut commands: Commands,
-) {
+fn setup(script: Res<Script>, offscreen: Option<Res<OffscreenTarget>>, mut commands: Commands) {
     // `--camera X,Y,Z,YAW,PITCH` aims the camera; otherwise it starts above the origin.
     let (start, yaw, pitch) = match script.args.camera {
         Some([x, y, z, yaw, pitch]) => (
