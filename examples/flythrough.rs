@@ -17,9 +17,10 @@
 //! background generation buys. Scatter (trees, rocks, grass) is on; `--no-scatter` leaves it
 //! out, the baseline for what it costs.
 //!
-//! Every run ends with a second line measured in the same process right after the flight: the
-//! same number of paced frames of an empty `MinimalPlugins` app, the baseline the plugin's own
-//! cost is read against (`--speed 0` measures the idle cost: nothing moves, nothing arrives).
+//! Every run ends with a second line, the baseline the plugin's own cost is read against: an
+//! empty `MinimalPlugins` app updated in the same process, half a frame after each of the
+//! flight's frames, so both see the machine in the same state (`--speed 0` measures the idle
+//! cost: nothing moves, nothing arrives).
 //! `--seed N` replaces the world file's seed.
 //!
 //! `--talk` keeps a conversation going during the flight: whenever no reply is on its way, the
@@ -28,7 +29,8 @@
 //! waits for the model to load, and the line ends with the replies and who answered them.
 //!
 //! `--systems` prints where the frame's time went during the flight, per system (and per
-//! system's deferred commands): mean microseconds per frame, the longest run, runs. It reads
+//! system's deferred commands): mean microseconds per frame, the longest run, runs; the 25
+//! slowest, or every system that ran with `--all-systems`. It reads
 //! Bevy's `trace` spans, so build with this crate's `trace` feature:
 //!
 //! ```text
@@ -68,6 +70,7 @@ struct Args {
     seed: Option<u64>,
     talk: bool,
     systems: bool,
+    all_systems: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -80,6 +83,7 @@ fn parse_args() -> Result<Args, String> {
         seed: None,
         talk: false,
         systems: false,
+        all_systems: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -100,6 +104,7 @@ fn parse_args() -> Result<Args, String> {
             "--no-scatter" => args.no_scatter = true,
             "--talk" => args.talk = true,
             "--systems" => args.systems = true,
+            "--all-systems" => (args.systems, args.all_systems) = (true, true),
             "--seed" => {
                 args.seed = Some(
                     value("--seed")?
@@ -109,7 +114,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--help" | "-h" => {
                 return Err(
-                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--talk] [--no-scatter] [--systems]"
+                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--talk] [--no-scatter] [--systems] [--all-systems]"
                         .into(),
                 );
             }
@@ -244,6 +249,10 @@ fn main() -> ExitCode {
     let mut outran = 0;
     let mut x = 0.0f32;
     let size = app.world().resource::<ActiveWorld>().config().chunk.size_m as f32;
+    // The baseline runs interleaved with the flight, half a frame after each of its frames, so
+    // both see the same machine (its load, its clock speed) at the same time.
+    let mut empty = EmptyApp::new(frames);
+    let mut next_frame = Instant::now();
     for _ in 0..frames {
         x += step;
         let y = ground(&app, x) + altitude;
@@ -272,7 +281,10 @@ fn main() -> ExitCode {
         if !ready {
             outran += 1;
         }
-        thread::sleep(FRAME.saturating_sub(took));
+        next_frame += FRAME;
+        sleep_until(next_frame - FRAME / 2);
+        empty.frame();
+        sleep_until(next_frame);
     }
 
     let ours = Percentiles::of(times);
@@ -300,12 +312,11 @@ fn main() -> ExitCode {
         println!("{}", talk.summary(&app));
     }
     if args.systems {
-        print_systems(frames);
+        print_systems(frames, args.all_systems);
     }
-    // The app stays alive (its threads idle) while the baseline runs, as in a game.
-    let empty = empty_app_frames(frames);
+    let empty = empty.percentiles();
     println!(
-        "baseline: empty_app frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} overhead_p50_ms={:.3} overhead_p99_ms={:.3}",
+        "baseline: empty_app interleaved frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} overhead_p50_ms={:.3} overhead_p99_ms={:.3}",
         frames,
         empty.p50,
         empty.p99,
@@ -343,26 +354,45 @@ impl Percentiles {
     }
 }
 
-/// Main-thread times of `frames` paced updates of an empty `MinimalPlugins` app with the same
-/// task pools: what any Bevy app costs, to read the plugin's figures against.
-fn empty_app_frames(frames: usize) -> Percentiles {
-    let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
-        TransformPlugin,
-    ))
-    .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME));
-    app.finish();
-    app.cleanup();
-    let mut times = Vec::with_capacity(frames);
-    for _ in 0..frames {
-        let start = Instant::now();
-        app.update();
-        let took = start.elapsed();
-        times.push(took.as_secs_f64() * 1000.0);
-        thread::sleep(FRAME.saturating_sub(took));
+/// Sleeps until `at` (returns at once if it has passed).
+fn sleep_until(at: Instant) {
+    thread::sleep(at.saturating_duration_since(Instant::now()));
+}
+
+/// The baseline: an empty `MinimalPlugins` app (with transforms, as a game has), timed frame by
+/// frame between the flight's frames.
+struct EmptyApp {
+    app: App,
+    times: Vec<f64>,
+}
+
+impl EmptyApp {
+    fn new(frames: usize) -> Self {
+        let mut app = App::new();
+        app.add_plugins((
+            MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
+            TransformPlugin,
+        ))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME));
+        app.finish();
+        app.cleanup();
+        Self {
+            app,
+            times: Vec::with_capacity(frames),
+        }
     }
-    Percentiles::of(times)
+
+    fn frame(&mut self) {
+        system_times::pause(true);
+        let start = Instant::now();
+        self.app.update();
+        self.times.push(start.elapsed().as_secs_f64() * 1000.0);
+        system_times::pause(false);
+    }
+
+    fn percentiles(self) -> Percentiles {
+        Percentiles::of(self.times)
+    }
 }
 
 /// Whether the language model settled (ready, failed or off) and an NPC stands.
@@ -465,22 +495,26 @@ impl Talk {
 }
 
 /// The slowest systems of the flight, one line each.
-fn print_systems(frames: usize) {
-    const SHOWN: usize = 25;
+fn print_systems(frames: usize, all_systems: bool) {
     let all = system_times::take();
+    let shown = if all_systems { all.len() } else { 25 };
     if all.is_empty() {
         println!("systems: none timed (build with --features trace)");
         return;
     }
     let frames = frames.max(1) as f64;
     let total: f64 = all.iter().map(|(_, t)| t.total.as_secs_f64()).sum::<f64>() * 1e6 / frames;
+    // Every run is a task the executor hands to a thread: at idle this, not the systems' own
+    // time, is most of the frame on two cores.
+    let runs = all.iter().map(|(_, t)| t.runs).sum::<u64>() as f64 / frames;
     println!(
-        "systems: {} timed, {:.1} us per frame in all (summed over threads); slowest {}:",
+        "systems: {} timed, {:.1} runs and {:.1} us per frame in all (summed over threads); slowest {}:",
         all.len(),
+        runs,
         total,
-        SHOWN.min(all.len())
+        shown.min(all.len())
     );
-    for (name, t) in all.iter().take(SHOWN) {
+    for (name, t) in all.iter().take(shown) {
         println!(
             "system: {:>8.1} us/frame {:>8.1} us max {:>6} runs  {}",
             t.total.as_secs_f64() * 1e6 / frames,

@@ -62,7 +62,12 @@ impl Plugin for ClockPlugin {
     fn build(&self, app: &mut App) {
         app.register_type::<WorldClock>()
             .init_resource::<WorldClock>()
-            .add_systems(Update, advance.in_set(crate::AigcWorldSystems::Config));
+            .add_systems(
+                Update,
+                advance
+                    .run_if(|clock: Res<WorldClock>| clock.speed != 0.0)
+                    .in_set(crate::AigcWorldSystems::Config),
+            );
     }
 }
 

@@ -6,6 +6,7 @@
 //! The spans are created once per system and entered every run, so the layer names a span once
 //! (in `on_new_span`) and then only reads the clock on enter and exit.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,14 @@ pub struct SystemTime {
 fn table() -> &'static Mutex<HashMap<String, SystemTime>> {
     static TABLE: OnceLock<Mutex<HashMap<String, SystemTime>>> = OnceLock::new();
     TABLE.get_or_init(Default::default)
+}
+
+/// While set, runs are not summed (another app's frames, such as a baseline's).
+static PAUSED: AtomicBool = AtomicBool::new(false);
+
+/// Stops (`true`) or resumes (`false`) summing runs.
+pub fn pause(paused: bool) {
+    PAUSED.store(paused, Ordering::Relaxed);
 }
 
 /// Forgets what was summed so far (call it when the measured part starts).
@@ -113,6 +122,9 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for SystemTimes {
         let Some(entered) = timed.entered.take() else {
             return;
         };
+        if PAUSED.load(Ordering::Relaxed) {
+            return;
+        }
         let took = entered.elapsed();
         let mut table = table().lock().unwrap_or_else(|e| e.into_inner());
         let entry = table.entry(timed.label.clone()).or_default();

@@ -303,10 +303,20 @@ impl Plugin for AiRuntimePlugin {
             Update,
             (
                 apply_ai_config
+                    .run_if(on_message::<ActiveChanged<AiSettingsKind>>)
                     .after(FileKindSystems)
                     .in_set(AigcWorldSystems::Config),
-                collect_results.in_set(AigcWorldSystems::Poll),
-                publish_diagnostics.in_set(AigcWorldSystems::Diagnostics),
+                collect_results
+                    .run_if(|runtime: Res<AiRuntime>| runtime.worker.has_results())
+                    .in_set(AigcWorldSystems::Poll),
+                // Requests waiting change without the runtime changing: published while any
+                // wait, and once more when the runtime changes (a result, a new backend).
+                publish_diagnostics
+                    .run_if(
+                        resource_changed::<AiRuntime>
+                            .or_eager(|runtime: Res<AiRuntime>| runtime.waiting() > 0),
+                    )
+                    .in_set(AigcWorldSystems::Diagnostics),
             ),
         );
     }

@@ -282,6 +282,11 @@ impl ModelWorker {
         self.submitter.clone()
     }
 
+    /// Whether finished results wait to be taken.
+    pub fn has_results(&self) -> bool {
+        !self.results.is_empty()
+    }
+
     /// Finished results so far, without waiting.
     pub fn try_results(&self) -> Vec<AiResult> {
         self.results.try_iter().collect()

@@ -80,14 +80,18 @@ impl Plugin for DialoguePlugin {
         .add_systems(
             Update,
             (
+                // Each system runs only when it may have work: no conversation, no cost.
                 share_active_grammar
+                    .run_if(resource_changed::<ActiveGrammar>)
                     .after(FileKindSystems)
                     .in_set(AigcWorldSystems::Config),
                 (
-                    sync_cache_capacity,
-                    memory::attach_memory,
-                    runtime::start_requests,
-                    runtime::pump_replies,
+                    sync_cache_capacity.run_if(resource_changed::<DialogueSettings>),
+                    memory::attach_memory.run_if(
+                        any_match_filter::<(With<crate::npc::Npc>, Without<memory::NpcMemory>)>,
+                    ),
+                    runtime::start_requests.run_if(on_message::<SayToNpc>),
+                    runtime::pump_replies.run_if(runtime::replies_pending),
                 )
                     .chain()
                     .in_set(AigcWorldSystems::Dialogue),

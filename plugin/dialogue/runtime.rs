@@ -118,6 +118,11 @@ pub(crate) fn start_requests(
     }
 }
 
+/// Whether replies are on their way.
+pub(crate) fn replies_pending(pending: Res<PendingReplies>) -> bool {
+    !pending.pending.is_empty()
+}
+
 /// Forwards pieces from sources as [`DialogueReply`] messages; completes replies, and answers
 /// from the grammar when a source fails or misses its deadline. Never waits.
 pub(crate) fn pump_replies(

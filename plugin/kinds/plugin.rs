@@ -131,8 +131,8 @@ impl<K: FileKind> Plugin for FileKindPlugin<K> {
             .init_resource::<FileStatus<K>>()
             .add_systems(
                 Update,
-                (load_followed_file::<K>, apply_followed_file::<K>)
-                    .chain()
+                follow_file::<K>
+                    .run_if(file_may_have_news::<K>)
                     .in_set(FileKindSystems),
             );
     }
@@ -261,27 +261,21 @@ pub struct FollowedFile<K: FileKind> {
     applied: u64,
 }
 
-fn load_followed_file<K: FileKind>(
-    server: Res<AssetServer>,
-    mut file: ResMut<FollowedFile<K>>,
-    mut status: ResMut<FileStatus<K>>,
-) {
-    let Some(path) = file.path.clone() else {
-        file.handle = None;
-        return;
-    };
-    if file.handle.as_ref().is_some_and(|(p, _)| *p == path) {
-        return;
-    }
-    let handle = server.load::<FileAsset<K>>(path.clone());
-    file.handle = Some((path, handle));
-    status.pending = true;
+/// Whether [`follow_file`] has anything to do: the followed path changed, a first read is under
+/// way, or a file of the kind (re)loaded. A world at rest skips it, so ten kinds cost nothing
+/// per frame.
+fn file_may_have_news<K: FileKind>(
+    file: Res<FollowedFile<K>>,
+    status: Res<FileStatus<K>>,
+    assets: Res<Assets<FileAsset<K>>>,
+) -> bool {
+    file.is_changed() || status.pending || assets.is_changed()
 }
 
-/// Applies each new load of the followed file once. A reload brings both `Modified` and
-/// `LoadedWithDependencies`, in different frames, so loads are told apart by their serial
-/// rather than by events.
-fn apply_followed_file<K: FileKind>(
+/// Loads the followed file when its path changes, and applies each new load of it once. A
+/// reload brings both `Modified` and `LoadedWithDependencies`, in different frames, so loads are
+/// told apart by their serial rather than by events.
+fn follow_file<K: FileKind>(
     server: Res<AssetServer>,
     assets: Res<Assets<FileAsset<K>>>,
     mut file: ResMut<FollowedFile<K>>,
@@ -289,7 +283,17 @@ fn apply_followed_file<K: FileKind>(
     mut status: ResMut<FileStatus<K>>,
     mut changed: MessageWriter<ActiveChanged<K>>,
 ) -> Result {
-    let file = &mut *file;
+    match file.path.clone() {
+        None if file.handle.is_some() => file.handle = None,
+        Some(path) if file.handle.as_ref().is_none_or(|(p, _)| *p != path) => {
+            let handle = server.load::<FileAsset<K>>(path.clone());
+            file.handle = Some((path, handle));
+            status.pending = true;
+        }
+        _ => {}
+    }
+    // Written without change detection, so only a new path wakes this system again.
+    let file = file.bypass_change_detection();
     let Some((path, handle)) = &file.handle else {
         return Ok(());
     };

@@ -104,7 +104,13 @@ impl Plugin for NpcPlugin {
         .init_resource::<NpcStats>()
         .add_systems(
             Update,
-            (spawn::plan_npc_chunks, spawn::poll_npc_tasks)
+            (
+                spawn::plan_npc_chunks.run_if(spawn::plan_may_change),
+                spawn::poll_npc_tasks.run_if(
+                    any_with_component::<spawn::NpcTask>
+                        .or_eager(any_component_removed::<spawn::NpcsPlaced>),
+                ),
+            )
                 .chain()
                 .in_set(AigcWorldSystems::Npcs),
         );
@@ -112,6 +118,7 @@ impl Plugin for NpcPlugin {
         app.add_systems(
             Update,
             visuals::add_npc_visuals
+                .run_if(any_match_filter::<Added<Npc>>)
                 .in_set(AigcWorldSystems::Npcs)
                 .after(spawn::poll_npc_tasks),
         );

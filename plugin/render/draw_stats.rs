@@ -64,23 +64,27 @@ impl Plugin for DrawStatsPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<DrawStats>()
             .init_resource::<SharedCounts>()
-            .add_systems(First, read_draw_calls)
             .add_systems(
                 PostUpdate,
-                count_instances.after(VisibilitySystems::CheckVisibility),
+                count_instances
+                    .run_if(any_with_component::<Camera>)
+                    .after(VisibilitySystems::CheckVisibility),
             );
     }
 
     fn finish(&self, app: &mut App) {
         let shared = app.world().resource::<SharedCounts>().clone();
-        if let Some(render_app) = app.get_sub_app_mut(RenderApp) {
-            render_app.insert_resource(shared).add_systems(
-                Render,
-                count_draw_calls
-                    .after(RenderSystems::PrepareResourcesFlush)
-                    .before(RenderSystems::Render),
-            );
-        }
+        // Headless apps draw nothing: no render world to count in, nothing to read back.
+        let Some(render_app) = app.get_sub_app_mut(RenderApp) else {
+            return;
+        };
+        render_app.insert_resource(shared).add_systems(
+            Render,
+            count_draw_calls
+                .after(RenderSystems::PrepareResourcesFlush)
+                .before(RenderSystems::Render),
+        );
+        app.add_systems(First, read_draw_calls);
     }
 }
 

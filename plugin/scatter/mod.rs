@@ -79,16 +79,22 @@ impl Plugin for ScatterPlugin {
         .add_systems(
             Update,
             (
+                // Each system runs only when it may have work, so a world at rest costs
+                // nothing here.
                 spawn::compile_scatter
+                    .run_if(spawn::rules_or_ground_changed)
                     .after(kinds::FileKindSystems)
                     .in_set(AigcWorldSystems::Config),
-                (spawn::poll_scatter, spawn::plan_scatter)
+                (
+                    spawn::poll_scatter.run_if(any_with_component::<spawn::ScatterTask>),
+                    spawn::plan_scatter.run_if(spawn::plan_may_change),
+                )
                     .chain()
                     .in_set(ScatterSystems::Plan),
                 (
-                    spawn::apply_scatter,
-                    spawn::despawn_scatter,
-                    spawn::update_scatter_stats,
+                    spawn::apply_scatter.run_if(any_with_component::<spawn::ScatterReady>),
+                    spawn::despawn_scatter.run_if(spawn::despawns_queued),
+                    spawn::update_scatter_stats.run_if(spawn::stats_may_change),
                 )
                     .chain()
                     .in_set(ScatterSystems::Apply),
@@ -99,7 +105,12 @@ impl Plugin for ScatterPlugin {
             app.init_resource::<visuals::ScatterMeshes>()
                 .register_type::<wind::WindSettings>()
                 .init_resource::<wind::WindSettings>()
-                .add_systems(Update, visuals::update_wind.in_set(ScatterSystems::Apply));
+                .add_systems(
+                    Update,
+                    visuals::update_wind
+                        .run_if(resource_changed::<wind::WindSettings>)
+                        .in_set(ScatterSystems::Apply),
+                );
             if app.is_plugin_added::<bevy::pbr::PbrPlugin>() {
                 wind::build(app);
             }

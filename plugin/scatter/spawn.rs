@@ -12,7 +12,9 @@ use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use super::meshes::{ObjectMesh, grass_mesh};
 use super::{ActiveScatter, LayerMask, ObjectKind, Placement, ScatterWorld};
 use crate::config::ActiveWorld;
-use crate::terrain::{ChunkCoord, TerrainChunk, TerrainSampler, WorldObserver, catch_up_factor};
+use crate::terrain::{
+    ChunkCoord, ObserverPoses, TerrainChunk, TerrainSampler, WorldObserver, catch_up_factor,
+};
 
 /// Placement tasks allowed at once at 60 fps (the async pool is shared with terrain
 /// generation); more on slower frames (see [`catch_up_factor`]), so a slow renderer does not
@@ -67,7 +69,8 @@ impl ScatterStats {
 /// A scattered object (or a chunk's grass mesh): a child of its terrain chunk. Read it, don't
 /// write it.
 #[derive(Component, Clone, Debug)]
-#[require(Transform, Visibility)]
+#[cfg_attr(feature = "render", require(Transform, Visibility))]
+#[cfg_attr(not(feature = "render"), require(Transform))]
 pub struct ScatterObject {
     /// Index of its layer in the scatter rules.
     pub layer: u16,
@@ -96,6 +99,8 @@ pub struct ScatterIndex {
     chunk_size: f64,
     /// Something was placed or cleared since the stats were counted.
     dirty: bool,
+    /// A scatter system timed itself this frame (else [`ScatterStats::frame_ms`] goes to 0).
+    timed: bool,
 }
 
 /// Objects on their way out, despawned a few hundred a frame (oldest first).
@@ -171,6 +176,16 @@ pub(crate) struct Placed {
     ms: f64,
 }
 
+/// Whether [`compile_scatter`] may have something to do: the rules or the ground changed, or
+/// nothing is compiled yet.
+pub(crate) fn rules_or_ground_changed(
+    sampler: Option<Res<TerrainSampler>>,
+    rules: Res<ActiveScatter>,
+    compiled: Option<Res<CompiledScatter>>,
+) -> bool {
+    compiled.is_none() || rules.is_changed() || sampler.is_some_and(|s| s.is_changed())
+}
+
 /// Rebuilds [`CompiledScatter`] when the world or the rules change.
 pub(crate) fn compile_scatter(
     mut commands: Commands,
@@ -209,6 +224,20 @@ pub(crate) struct LastPlan {
     version: (u64, u64),
 }
 
+/// Whether [`plan_scatter`] may have something to do: an observer moved or went, a chunk's
+/// detail changed, the rules were compiled again, or chunks wait for a task slot.
+pub(crate) fn plan_may_change(
+    compiled: Option<Res<CompiledScatter>>,
+    stats: Res<ScatterStats>,
+    observers: Query<(&GlobalTransform, &WorldObserver)>,
+    mut poses: Local<ObserverPoses>,
+    chunks: Query<(), Changed<TerrainChunk>>,
+) -> bool {
+    // Looked at every frame, so it is the move since the last frame.
+    let moved = poses.changed(&observers);
+    compiled.is_some_and(|c| c.is_changed()) || stats.pending != 0 || moved || !chunks.is_empty()
+}
+
 /// Starts placement where a chunk's wanted layers changed, cancels out-of-date tasks, and drops
 /// objects whose rules or world changed.
 pub(crate) fn plan_scatter(
@@ -240,6 +269,7 @@ pub(crate) fn plan_scatter(
             .iter()
             .zip(&last.eyes)
             .any(|(a, b)| a.distance_squared(*b) > REPLAN_M * REPLAN_M);
+    index.timed = true;
     if !moved && last.version == version && changed.is_empty() && stats.pending == 0 {
         stats.frame_ms = start.elapsed().as_secs_f64() * 1000.0;
         return;
@@ -365,6 +395,11 @@ fn clear_objects(keep: LayerMask, now: bool) -> impl FnOnce(EntityWorldMut) + Se
             queue.0.extend(leaving);
         }
     }
+}
+
+/// Whether objects wait to be despawned.
+pub(crate) fn despawns_queued(queue: Res<ScatterDespawns>) -> bool {
+    !queue.0.is_empty()
 }
 
 /// Despawns objects handed to [`ScatterDespawns`], at most [`MAX_DESPAWNS`] a frame at 60 fps.
@@ -547,7 +582,22 @@ pub(crate) fn apply_scatter(
         index.owners.insert(e, done.coord);
         index.chunks.insert(done.coord, Arc::new(all));
     }
+    if !std::mem::replace(&mut index.timed, true) {
+        // Planning did not run this frame: this is the frame's only timing.
+        stats.frame_ms = 0.0;
+    }
     stats.frame_ms += start.elapsed().as_secs_f64() * 1000.0;
+}
+
+/// Whether [`update_scatter_stats`] may have something to do: objects were placed or cleared,
+/// a chunk with objects went, or a frame's timing is still shown.
+pub(crate) fn stats_may_change(
+    index: Res<ScatterIndex>,
+    stats: Res<ScatterStats>,
+    mut removed: RemovedComponents<ScatterPlaced>,
+) -> bool {
+    let removed = removed.read().count() > 0;
+    index.dirty || index.timed || stats.frame_ms != 0.0 || removed
 }
 
 /// Forgets chunks that were despawned, and counts what is shown when that changed (nothing per
@@ -566,6 +616,10 @@ pub(crate) fn update_scatter_stats(
         if let Some(coord) = index.owners.remove(&e) {
             index.chunks.remove(&coord);
         }
+    }
+    if !std::mem::take(&mut index.timed) {
+        // No scatter system ran this frame.
+        stats.frame_ms = 0.0;
     }
     stats.max_frame_ms = stats.max_frame_ms.max(stats.frame_ms);
     if !std::mem::take(&mut index.dirty) {

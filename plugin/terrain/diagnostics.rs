@@ -4,7 +4,7 @@ use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnost
 use bevy::prelude::*;
 
 use super::TerrainStats;
-use super::streaming::{FrameCounters, update_stats};
+use super::streaming::{FrameCounters, stats_may_change, update_stats};
 use crate::AigcWorldSystems;
 
 /// Paths of the terrain diagnostics.
@@ -44,13 +44,17 @@ impl Plugin for TerrainDiagnosticsPlugin {
         }
         app.init_resource::<FrameCounters>().add_systems(
             Update,
-            (update_stats, publish)
+            (
+                update_stats.run_if(stats_may_change),
+                publish.run_if(resource_changed::<TerrainStats>),
+            )
                 .chain()
                 .in_set(AigcWorldSystems::Diagnostics),
         );
     }
 }
 
+/// Publishes the counts when they change (a world at rest adds no measurements).
 fn publish(stats: Res<TerrainStats>, mut diagnostics: Diagnostics) {
     diagnostics.add_measurement(&TerrainDiagnostics::CHUNKS_RESIDENT, || {
         stats.resident as f64

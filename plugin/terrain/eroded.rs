@@ -54,6 +54,22 @@ impl SamplerKey {
     }
 }
 
+/// Whether [`sync_sampler`] may have something to do: the world changed, there is no sampler
+/// yet, or the erosion model is loading or a model file (re)loaded.
+pub(super) fn sampler_may_be_stale(
+    world: Res<ActiveWorld>,
+    sampler: Option<Res<TerrainSampler>>,
+    follow: Res<ErosionFollow>,
+    models: Option<Res<Assets<FileAsset<ErosionModelKind>>>>,
+) -> bool {
+    world.is_changed()
+        || sampler.is_none()
+        || follow
+            .slot
+            .as_ref()
+            .is_some_and(|slot| slot.loading() || models.is_some_and(|models| models.is_changed()))
+}
+
 /// Rebuilds the [`TerrainSampler`] when the active world or its erosion model changes.
 pub(super) fn sync_sampler(
     mut commands: Commands,

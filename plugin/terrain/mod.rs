@@ -71,14 +71,24 @@ impl Plugin for TerrainPlugin {
             .add_systems(
                 Update,
                 (
+                    // Every system runs only when it may have work: a world at rest costs
+                    // the executor no task per system and frame.
                     eroded::sync_sampler
+                        .run_if(eroded::sampler_may_be_stale)
                         .after(crate::kinds::FileKindSystems)
                         .in_set(AigcWorldSystems::Config),
-                    (streaming::plan_chunks, streaming::dispatch_tasks)
+                    (
+                        streaming::plan_chunks.run_if(streaming::plan_may_change),
+                        streaming::dispatch_tasks.run_if(streaming::work_may_wait),
+                    )
                         .chain()
                         .in_set(AigcWorldSystems::Plan),
-                    streaming::poll_tasks.in_set(AigcWorldSystems::Poll),
-                    streaming::apply_chunks.in_set(AigcWorldSystems::Apply),
+                    streaming::poll_tasks
+                        .run_if(any_with_component::<streaming::ChunkTask>)
+                        .in_set(AigcWorldSystems::Poll),
+                    streaming::apply_chunks
+                        .run_if(any_with_component::<streaming::ChunkReady>)
+                        .in_set(AigcWorldSystems::Apply),
                 ),
             );
     }
@@ -114,6 +124,32 @@ impl Plugin for TerrainPlugin {
 pub struct WorldObserver {
     /// Overrides the world file's `streaming.view_radius_m` for this observer.
     pub view_radius_m: Option<f64>,
+}
+
+/// Where the [`WorldObserver`]s stood, how they faced and how far they saw when a run condition
+/// last looked: a camera rewritten with the same transform every frame is not moving.
+#[derive(Default)]
+pub(crate) struct ObserverPoses(Vec<(GlobalTransform, Option<f64>)>);
+
+impl ObserverPoses {
+    /// Whether an observer moved, turned, changed its radius, came or went since the last call.
+    pub(crate) fn changed(
+        &mut self,
+        observers: &Query<(&GlobalTransform, &WorldObserver)>,
+    ) -> bool {
+        let same = observers.iter().len() == self.0.len()
+            && observers
+                .iter()
+                .zip(&self.0)
+                .all(|((t, o), (seen, radius))| t == seen && o.view_radius_m == *radius);
+        if !same {
+            self.0 = observers
+                .iter()
+                .map(|(t, o)| (*t, o.view_radius_m))
+                .collect();
+        }
+        !same
+    }
 }
 
 /// A terrain chunk entity. Spawned and despawned by the terrain plugin; read it, don't write it.

@@ -14,7 +14,10 @@ use bevy::platform::time::Instant;
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 
-use super::{TerrainChunk, TerrainGenerator, TerrainSampler, WorldObserver, chunk_mesh_to_bevy};
+use super::{
+    ObserverPoses, TerrainChunk, TerrainGenerator, TerrainSampler, WorldObserver,
+    chunk_mesh_to_bevy,
+};
 use crate::config::{ActiveWorld, MAX_REACH_CHUNKS, MAX_VIEW_RADIUS_M, StreamingConfig};
 use crate::terrain::ChunkCoord;
 use crate::water::{WaterMeshing, WaterSurface, water_mesh, water_mesh_to_bevy};
@@ -239,6 +242,27 @@ fn chunk_distance(p: Vec2, c: ChunkCoord, size: f32) -> f32 {
 }
 
 /// Spawns chunks that came into range, despawns those that left it, and updates wanted detail.
+/// Whether [`plan_chunks`] may have something to do: an observer moved, turned, came or went
+/// (or is still slowing down), the world, the sampler or the settings changed, or chunks wait
+/// to be retired.
+pub(crate) fn plan_may_change(
+    world: Res<ActiveWorld>,
+    sampler: Option<Res<TerrainSampler>>,
+    settings: Res<TerrainSettings>,
+    index: Res<ChunkIndex>,
+    observers: Query<(&GlobalTransform, &WorldObserver)>,
+    mut poses: Local<ObserverPoses>,
+) -> bool {
+    // Looked at every frame, so it is the move since the last frame.
+    let moved = poses.changed(&observers);
+    moved
+        || world.is_changed()
+        || settings.is_changed()
+        || sampler.is_some_and(|s| s.is_changed())
+        || !index.retiring.is_empty()
+        || index.motion.iter().any(|(_, v)| *v != Vec2::ZERO)
+}
+
 pub(crate) fn plan_chunks(
     mut commands: Commands,
     time: Res<Time>,
@@ -434,6 +458,10 @@ fn track_motion(motion: &mut Vec<(Vec3, Vec2)>, positions: &[Vec3], dt: f32) {
         if dt > 0.0 {
             let now = ((p - *last).xz() / dt).clamp_length_max(1000.0);
             *velocity = velocity.lerp(now, 0.25);
+            // At rest exactly, so planning can stop (`plan_may_change`).
+            if velocity.length_squared() < 0.01 {
+                *velocity = Vec2::ZERO;
+            }
         }
         *last = p;
     }
@@ -488,6 +516,16 @@ fn priority(state: &ChunkState) -> f32 {
 /// share of a frame, so it cannot slow frames down further.
 pub fn catch_up_factor(frame_ms: f64) -> f64 {
     (frame_ms / (1000.0 / 60.0)).clamp(1.0, 16.0)
+}
+
+/// Whether [`dispatch_tasks`] may have something to start: a chunk's wanted work changed, or
+/// the sampler or the settings did.
+pub(crate) fn work_may_wait(
+    index: Res<ChunkIndex>,
+    sampler: Option<Res<TerrainSampler>>,
+    settings: Res<TerrainSettings>,
+) -> bool {
+    index.work_changed || settings.is_changed() || sampler.is_some_and(|s| s.is_changed())
 }
 
 /// Starts generation for the most urgent chunks while task slots are free.
@@ -709,6 +747,19 @@ impl FrameCounters {
         self.finished += 1;
         self.generation_ms_total += generation_ms;
     }
+}
+
+/// Whether [`update_stats`] has anything to do: a chunk changed state, the sampler changed, or
+/// last frame's timings are still shown.
+pub(crate) fn stats_may_change(
+    index: Res<ChunkIndex>,
+    sampler: Option<Res<TerrainSampler>>,
+    stats: Res<TerrainStats>,
+) -> bool {
+    index.stats_changed
+        || sampler.is_some_and(|s| s.is_changed())
+        || stats.apply_ms != 0.0
+        || stats.generation_ms != 0.0
 }
 
 /// Counts chunks by state into [`TerrainStats`] and resets the frame's counters.

@@ -34,13 +34,15 @@ pub(super) struct GpuLayerPatches {
 pub(super) fn plugin(app: &mut App) {
     use bevy::render::extract_resource::ExtractResourcePlugin;
     use bevy::render::{Render, RenderApp, RenderSystems};
+    // Headless apps (servers, benches) have no render world to copy into.
+    let Some(render_app) = app.get_sub_app_mut(RenderApp) else {
+        return;
+    };
+    render_app.add_systems(
+        Render,
+        copy_gpu_layers.in_set(RenderSystems::PrepareResources),
+    );
     app.add_plugins(ExtractResourcePlugin::<GpuLayerPatches>::default());
-    if let Some(render_app) = app.get_sub_app_mut(RenderApp) {
-        render_app.add_systems(
-            Render,
-            copy_gpu_layers.in_set(RenderSystems::PrepareResources),
-        );
-    }
 }
 
 /// Copies the GPU-resident layers into the arrays, once per published pair of images. Runs

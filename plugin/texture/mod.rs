@@ -28,7 +28,9 @@ use bevy::prelude::*;
 
 use crate::ai::nca::NcaWeights;
 use crate::config::{ConfigError, ConfigErrorKind};
-use crate::kinds::{self, FileAsset, FileKind, FileKindPlugin, FileKindSystems};
+use crate::kinds::{
+    self, Active, FileAsset, FileKind, FileKindPlugin, FileKindSystems, FileStatus,
+};
 pub use procedural::{MaterialTexture, generate_material, material_from_albedo, seam_ratio};
 pub use recipe::{MaterialRecipe, TextureSetConfig, parse_texture_set};
 
@@ -188,14 +190,27 @@ impl Plugin for TexturePlugin {
         .add_systems(
             Update,
             (
+                // Each system runs only when it may have work: textures at rest cost nothing.
                 systems::follow_texture_set
+                    .run_if(
+                        resource_changed::<Active<TextureSetKind>>
+                            .or_eager(resource_changed::<FileStatus<TextureSetKind>>),
+                    )
                     .after(FileKindSystems)
                     .in_set(crate::AigcWorldSystems::Config),
-                systems::plan_textures.in_set(crate::AigcWorldSystems::Plan),
-                (models::poll_models, systems::poll_textures)
+                systems::plan_textures
+                    .run_if(systems::layers_may_change)
+                    .in_set(crate::AigcWorldSystems::Plan),
+                (
+                    models::poll_models.run_if(models::models_may_have_news),
+                    systems::poll_textures.run_if(systems::textures_on_the_way),
+                )
                     .chain()
                     .in_set(crate::AigcWorldSystems::Poll),
-                (systems::apply_layers, systems::publish_busy)
+                (
+                    systems::apply_layers.run_if(systems::layers_to_apply),
+                    systems::publish_busy.run_if(resource_changed::<systems::TextureState>),
+                )
                     .chain()
                     .in_set(crate::AigcWorldSystems::Apply),
             ),

@@ -21,6 +21,18 @@ use crate::kinds::{FileSlot, SlotChange};
 /// Where one model file stands.
 pub(super) type ModelSlot = FileSlot<NcaModelKind>;
 
+/// Whether [`poll_models`] may have news: a model file is loading or (re)loaded, learned
+/// textures are to be requested, or requested ones are on their way.
+pub(super) fn models_may_have_news(
+    state: Res<TextureState>,
+    models: Res<Assets<NcaModelAsset>>,
+) -> bool {
+    state.models_to_check
+        || !state.requests.is_empty()
+        || models.is_changed()
+        || state.models.values().any(ModelSlot::loading)
+}
+
 /// Follows weight files from loading (and reloading) to a grow request, and collects grown
 /// textures.
 pub(super) fn poll_models(
@@ -36,6 +48,7 @@ pub(super) fn poll_models(
         let Some(change) = slot.poll(&models) else {
             continue;
         };
+        state.models_to_check = true;
         match change {
             SlotChange::Usable => {
                 info!("aigc_world: texture model \"{path}\" loaded");
@@ -74,44 +87,9 @@ pub(super) fn poll_models(
             *source = TextureSource::Procedural;
         }
     }
-    let used: BTreeSet<String> = state.layers.iter().cloned().collect();
-    for material in &used {
-        let Some(path) = set.materials.get(material).and_then(|r| r.model.as_ref()) else {
-            continue;
-        };
-        let Some(slot) = state.models.get(path) else {
-            continue;
-        };
-        if let Some(reason) = slot.failure() {
-            status
-                .materials
-                .insert(material.clone(), TextureSource::Fallback(reason.to_owned()));
-        }
-        let Some(weights) = slot.value() else {
-            continue;
-        };
-        let key = state.learned_key(material, weights);
-        if state.learned.contains_key(&key) || !state.requested.insert(key) {
-            continue;
-        }
-        let (Some(runtime), Some(recipe)) = (runtime.as_ref(), set.materials.get(material)) else {
-            continue;
-        };
-        let ticket = runtime.submit(
-            AiPriority::Normal,
-            AiJob::GrowSurface {
-                weights: weights.clone(),
-                size: set.size,
-                seed: state.seed(material),
-                steps: None,
-                surface: SurfaceParams {
-                    bump: recipe.bump,
-                    roughness: recipe.roughness,
-                },
-                mips: super::layers::mip_count(set.size),
-            },
-        );
-        state.requests.insert(ticket.id, (material.clone(), key));
+    if state.models_to_check {
+        // Looked at again next frame if the runtime is not there yet.
+        state.models_to_check = !request_learned(state, &mut status, runtime.as_deref());
     }
     let pool = AsyncComputeTaskPool::get();
     for AiResponse(result) in responses.read() {
@@ -154,4 +132,58 @@ pub(super) fn poll_models(
             }
         }
     }
+}
+
+/// Asks the model worker for every learned texture a layer needs that is neither grown nor
+/// asked for; false when there is no runtime to ask yet.
+fn request_learned(
+    state: &mut TextureState,
+    status: &mut TextureStatus,
+    runtime: Option<&AiRuntime>,
+) -> bool {
+    let set = state.set.clone();
+    let used: BTreeSet<String> = state.layers.iter().cloned().collect();
+    for material in &used {
+        let Some(path) = set.materials.get(material).and_then(|r| r.model.as_ref()) else {
+            continue;
+        };
+        let Some(slot) = state.models.get(path) else {
+            continue;
+        };
+        if let Some(reason) = slot.failure() {
+            status
+                .materials
+                .insert(material.clone(), TextureSource::Fallback(reason.to_owned()));
+        }
+        let Some(weights) = slot.value() else {
+            continue;
+        };
+        let key = state.learned_key(material, weights);
+        if state.learned.contains_key(&key) || state.requested.contains(&key) {
+            continue;
+        }
+        let Some(runtime) = runtime else {
+            return false;
+        };
+        state.requested.insert(key);
+        let Some(recipe) = set.materials.get(material) else {
+            continue;
+        };
+        let ticket = runtime.submit(
+            AiPriority::Normal,
+            AiJob::GrowSurface {
+                weights: weights.clone(),
+                size: set.size,
+                seed: state.seed(material),
+                steps: None,
+                surface: SurfaceParams {
+                    bump: recipe.bump,
+                    roughness: recipe.roughness,
+                },
+                mips: super::layers::mip_count(set.size),
+            },
+        );
+        state.requests.insert(ticket.id, (material.clone(), key));
+    }
+    true
 }

@@ -64,6 +64,9 @@ pub(super) struct TextureState {
     pub(super) requested: BTreeSet<u64>,
     pub(super) composing: Option<Composing>,
     pub(super) dirty: bool,
+    /// Whether the learned textures wanted may have changed (layers, set or a model did), so
+    /// `poll_models` looks again; keys hash whole models, too much to do every frame.
+    pub(super) models_to_check: bool,
 }
 
 impl TextureState {
@@ -84,6 +87,7 @@ impl TextureState {
             requested: BTreeSet::new(),
             composing: None,
             dirty: false,
+            models_to_check: true,
         }
     }
 
@@ -141,6 +145,11 @@ pub(super) fn follow_texture_set(
     }
 }
 
+/// Whether [`plan_textures`] has a new world or texture set to plan for.
+pub(super) fn layers_may_change(world: Option<Res<ActiveWorld>>, state: Res<TextureState>) -> bool {
+    world.is_some_and(|w| state.planned != Some((w.version(), state.set_version)))
+}
+
 /// Works out each layer's material when the world or the texture file changes, and starts
 /// whatever is missing.
 pub(super) fn plan_textures(
@@ -182,6 +191,7 @@ pub(super) fn plan_textures(
     status.materials.retain(|m, _| used.contains(m));
     state.layers = layers;
     state.dirty = true;
+    state.models_to_check = true;
     // One task makes every missing material in turn: a single pool thread, so terrain chunk
     // tasks keep the others.
     let mut jobs = Vec::new();
@@ -216,6 +226,11 @@ pub(super) fn plan_textures(
                     .collect()
             }));
     }
+}
+
+/// Whether textures are being made (procedural ones, or learned ones being finished).
+pub(super) fn textures_on_the_way(state: Res<TextureState>) -> bool {
+    !state.generating.is_empty() || !state.finishing.is_empty()
 }
 
 /// Collects finished procedural and learned textures into the caches.
@@ -293,6 +308,11 @@ fn current(state: &TextureState, material: &str) -> Option<LayerSource> {
         }),
         (_, None) => None,
     }
+}
+
+/// Whether layers changed or their stacking is under way.
+pub(super) fn layers_to_apply(state: Res<TextureState>) -> bool {
+    state.dirty || state.composing.is_some()
 }
 
 /// Stacks the current layer textures (off the frame thread) and publishes the images.

@@ -66,7 +66,8 @@ pub(crate) struct WaterMeshing;
 /// The water over one terrain chunk: a child of the chunk entity, despawned with it. Read it,
 /// don't write it.
 #[derive(Component, Clone, Debug, PartialEq)]
-#[require(Transform, Visibility)]
+#[cfg_attr(feature = "render", require(Transform, Visibility))]
+#[cfg_attr(not(feature = "render"), require(Transform))]
 pub struct WaterSurface {
     /// Deepest water under it, metres.
     pub max_depth: f32,

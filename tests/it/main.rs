@@ -8,6 +8,7 @@ mod erosion;
 mod file_kinds;
 #[cfg(feature = "wgpu")]
 mod gpu_layers;
+mod idle;
 mod language_model;
 mod learned;
 mod llm;

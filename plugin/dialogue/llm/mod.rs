@@ -139,11 +139,24 @@ impl Plugin for LanguageModelPlugin {
         .add_systems(
             Update,
             (
-                (apply_language_settings, load_language_model)
+                (
+                    apply_language_settings
+                        .run_if(on_message::<ActiveChanged<LanguageSettingsKind>>),
+                    load_language_model.run_if(
+                        on_message::<ActiveChanged<LanguageModelKind>>
+                            .or_eager(on_message::<ActiveChanged<AiSettingsKind>>)
+                            .or_eager(resource_changed::<FileStatus<LanguageModelKind>>),
+                    ),
+                )
                     .chain()
                     .after(FileKindSystems)
                     .in_set(AigcWorldSystems::Config),
-                (finish_language_model_load, publish_reply_stats).in_set(AigcWorldSystems::Apply),
+                (
+                    finish_language_model_load.run_if(model_load_pending),
+                    // A local reply's figures are stored before its job's response is sent.
+                    publish_reply_stats.run_if(on_message::<AiResponse>),
+                )
+                    .in_set(AigcWorldSystems::Apply),
             ),
         );
     }
@@ -301,6 +314,11 @@ fn load_language_model(
             reason: error.to_string(),
         };
     }
+}
+
+/// Whether a model is being loaded on the worker.
+fn model_load_pending(load: Res<ModelLoad>) -> bool {
+    load.pending.is_some()
 }
 
 /// Installs the local model's source when the worker has loaded it.
