@@ -15,9 +15,10 @@
 
 use std::hint::black_box;
 
-use aigc_world::config::parse_world;
+use aigc_world::config::{LakeConfig, parse_world};
 use aigc_world::scatter::{ALL_LAYERS, ObjectKind, ScatterRules, ScatterWorld};
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
+use aigc_world::water::lakes::Lakes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use noise::{Fbm, MultiFractal, NoiseFn, Perlin};
 
@@ -155,6 +156,30 @@ fn chunk_generation(c: &mut Criterion) {
             })
         });
     }
+    // Lakes: one cell's lakes (its 3x3-cell window of height samples and the flood), shared by
+    // the 16 chunks of 64 m in a 256 m cell. Cold: nothing cached, nine blocks of samples to
+    // make. Raster: cells in rows, as streaming meets them, the neighbours' blocks cached.
+    let lake_config = LakeConfig::default();
+    let (spacing, sea) = (default_world.spacing(), default_world.sea_level());
+    let heights_on = |g| default_world.heights_on(g);
+    group.bench_function("lakes_cell_cold", |b| {
+        let mut k = 0i64;
+        b.iter(|| {
+            k = (k + 1) % 16;
+            let lakes = Lakes::new(&lake_config, spacing, sea);
+            let (cx, cz) = (k % 4 - 2, k / 4 - 2);
+            black_box(lakes.cell_lakes(cx, cz, &lakes.window_heights(cx, cz, &heights_on)))
+        })
+    });
+    let lakes = Lakes::new(&lake_config, spacing, sea);
+    group.bench_function("lakes_cell_raster", |b| {
+        let mut k = 0i64;
+        b.iter(|| {
+            k += 1;
+            let (cx, cz) = (k % 64, k / 64);
+            black_box(lakes.cell_lakes(cx, cz, &lakes.window_heights(cx, cz, &heights_on)))
+        })
+    });
     // Scatter beside the chunk it decorates: every layer (what a chunk near the observer
     // places), and without grass (what chunks beyond the grass's view distance place).
     let (scatter, _) = ScatterWorld::new(

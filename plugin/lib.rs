@@ -13,7 +13,7 @@
 //! | [`LanguageModelPlugin`](dialogue::llm::LanguageModelPlugin) | NPCs answer with a language model (local or a server) chosen in `ai/npc.llm.ron`; the grammar is the fallback |
 //! | [`AiRuntimePlugin`](ai::AiRuntimePlugin) | the model worker on a CPU or GPU burn backend, [`AiRuntime`](ai::AiRuntime) |
 //! | [`TexturePlugin`](texture::TexturePlugin) | procedural and learned biome textures in [`BiomeTextures`](texture::BiomeTextures) |
-//! | [`WaterPlugin`](water::WaterPlugin) | the sea over chunks below the world's `sea_level_m`: depth colour, shore foam, waves (feature `render` draws it) |
+//! | [`WaterPlugin`](water::WaterPlugin) | the sea over chunks below the world's `sea_level_m`, lakes in closed basins: depth colour, shore foam, waves (feature `render` draws it) |
 //! | [`ScatterPlugin`](scatter::ScatterPlugin) | trees, bushes, rocks and grass per chunk from `*.scatter.ron`, [`ScatterStats`](scatter::ScatterStats) |
 //! | `TerrainMaterialPlugin` (feature `render`) | the terrain's biome-blending material and its embedded WGSL shader |
 //! | `DrawStatsPlugin` (feature `render`) | draw calls and visible scatter instances each frame, in `DrawStats` |

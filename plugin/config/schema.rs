@@ -32,6 +32,40 @@ pub struct WorldConfig {
     /// Learned erosion of the ground; off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erosion: Option<ErosionConfig>,
+    /// Lakes in the ground's closed basins, filled to where they would spill over; none when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lakes: Option<LakeConfig>,
+}
+
+/// Where lakes form: every closed basin of the ground deep and wide enough holds one, its
+/// surface at the height where it would spill over its rim.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LakeConfig {
+    /// Side of the square cells basins are looked for in, metres. Each cell looks at itself and
+    /// one cell around it, so a lake is at most about three cells across; larger basins are
+    /// left dry.
+    pub cell_m: f64,
+    /// Metres between the height samples basins are found on (a whole number of vertices).
+    /// Finer finds smaller basins and costs more; the shore itself always follows the ground's
+    /// full detail.
+    pub sample_m: f64,
+    /// Basins shallower than this at their deepest stay dry, metres.
+    pub min_depth_m: f32,
+    /// Basins with less water surface than this stay dry, square metres.
+    pub min_area_m2: f32,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        Self {
+            cell_m: 256.0,
+            sample_m: 8.0,
+            min_depth_m: 3.0,
+            min_area_m2: 10000.0,
+        }
+    }
 }
 
 /// The ground eroded by a learned model: `noise + strength * model(noise)`.

@@ -97,6 +97,47 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
         );
     }
 
+    if let Some(lakes) = &config.lakes {
+        let spacing = config.chunk.size_m / f64::from(v - 1);
+        let checks: [(&str, bool, &str); 4] = [
+            (
+                "cell_m",
+                lakes.cell_m.is_finite() && (16.0..=4096.0).contains(&lakes.cell_m),
+                "16 to 4096 metres",
+            ),
+            (
+                "sample_m",
+                lakes.sample_m.is_finite()
+                    && lakes.sample_m >= spacing * 0.5
+                    && lakes.sample_m * 4.0 <= lakes.cell_m
+                    && lakes.cell_m / lakes.sample_m <= 128.0,
+                "at least the vertex spacing, and 4 to 128 samples per cell",
+            ),
+            (
+                "min_depth_m",
+                lakes.min_depth_m.is_finite() && lakes.min_depth_m >= 0.0,
+                "a depth of 0 metres or more",
+            ),
+            (
+                "min_area_m2",
+                lakes.min_area_m2.is_finite() && lakes.min_area_m2 >= 0.0,
+                "an area of 0 square metres or more",
+            ),
+        ];
+        let value = |field: &str| match field {
+            "cell_m" => num(lakes.cell_m),
+            "sample_m" => num(lakes.sample_m),
+            "min_depth_m" => lakes.min_depth_m.to_string(),
+            _ => lakes.min_area_m2.to_string(),
+        };
+        if let Some((field, _, expected)) = checks.iter().find(|(_, ok, _)| !ok) {
+            return fail(
+                &["lakes", field],
+                range(&format!("lakes.{field}"), value(field), expected),
+            );
+        }
+    }
+
     let s = &config.streaming;
     let positive = |x: f64| x.is_finite() && x > 0.0;
     if !(positive(s.view_radius_m) && s.view_radius_m <= MAX_VIEW_RADIUS_M) {

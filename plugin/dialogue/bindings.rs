@@ -54,6 +54,12 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("water_distance", "distance to it in words"),
     ("water_distance_m", "distance to it in metres (number)"),
     (
+        "lake_direction",
+        "direction of the nearest lake in sight (unset if none)",
+    ),
+    ("lake_distance", "distance to it in words"),
+    ("lake_distance_m", "distance to it in metres (number)"),
+    (
         "cliff_direction",
         "direction of the nearest cliff in sight (unset if none)",
     ),
@@ -188,6 +194,7 @@ impl Bindings {
         b.landmark("peak", s.peak.as_ref());
         b.landmark("valley", s.valley.as_ref());
         b.landmark("water", s.water.as_ref());
+        b.landmark("lake", s.lake.as_ref());
         b.landmark("cliff", s.cliff.as_ref());
         if let Some(t) = &s.settlement {
             b.text("settlement", &t.name);

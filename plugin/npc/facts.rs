@@ -111,6 +111,8 @@ pub struct Surroundings {
     pub valley: Option<Landmark>,
     /// The nearest sea in sight.
     pub water: Option<Landmark>,
+    /// The nearest lake in sight.
+    pub lake: Option<Landmark>,
     /// The nearest cliff (ground steeper than 45 degrees) in sight.
     pub cliff: Option<Landmark>,
     /// Whether the spot is on low ground among higher land.
@@ -132,12 +134,13 @@ const VALLEY_DROP_M: f32 = 30.0;
 /// Slope (rise over run) that counts as a cliff: 45 degrees.
 const CLIFF_SLOPE: f32 = 1.0;
 
-/// Looks around world `(x, z)`: biome, peaks, valleys, sea, cliffs and the nearest settlement.
+/// Looks around world `(x, z)`: biome, peaks, valleys, sea, lakes, cliffs and the nearest settlement.
 /// About 65 ground samples plus the settlement search.
 pub fn survey(world: &mut NpcWorld, x: f64, z: f64) -> Surroundings {
     let here = world.terrain.sample(x, z);
     let sea = world.terrain.sea_level();
     let mut seen = vec![world.biome_name(here.biome).to_owned()];
+    let mut lake: Option<Landmark> = None;
     let (mut peak, mut valley, mut water, mut cliff): (
         Option<Landmark>,
         Option<Landmark>,
@@ -176,6 +179,10 @@ pub fn survey(world: &mut NpcWorld, x: f64, z: f64) -> Surroundings {
                 {
                     water = Some(mark.clone());
                 }
+            } else if g.height < world.terrain.water_level_at(x + dx, z + dz) {
+                if lake.as_ref().is_none_or(|l| mark.distance_m < l.distance_m) {
+                    lake = Some(mark.clone());
+                }
             } else if g.height < here.height - VALLEY_DROP_M
                 && valley.as_ref().is_none_or(|v| g.height < v.height_m)
             {
@@ -210,6 +217,7 @@ pub fn survey(world: &mut NpcWorld, x: f64, z: f64) -> Surroundings {
         peak,
         valley,
         water,
+        lake,
         cliff,
         in_valley,
         settlement,

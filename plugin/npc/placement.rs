@@ -90,10 +90,19 @@ impl<'a> NpcWorld<'a> {
         self.terrain.biomes().name(id).unwrap_or("unknown")
     }
 
-    fn ground_ok(&self, g: &GroundSample, max_slope: f32, min_height: f32) -> bool {
+    /// Whether `g`, the ground at world `(x, z)`, is somewhere to stand: high enough above the
+    /// sea, not under a lake, not too steep.
+    fn ground_ok(
+        &self,
+        g: &GroundSample,
+        (x, z): (f64, f64),
+        max_slope: f32,
+        min_height: f32,
+    ) -> bool {
         g.height >= self.terrain.sea_level() + min_height
             && g.slope <= max_slope
             && g.height.is_finite()
+            && g.height >= self.terrain.water_level_at(x, z)
     }
 
     /// A culture living in `biome`, chosen with `rng`, or `None` if no culture lives there.
@@ -125,7 +134,7 @@ impl<'a> NpcWorld<'a> {
             let z = f64::from(cell.1) * size + inset + rng.unit() * (size - 2.0 * inset);
             let g = self.terrain.sample(x, z);
             let biome = self.biome_name(g.biome);
-            if !self.ground_ok(&g, rules.max_slope, rules.min_height_m)
+            if !self.ground_ok(&g, (x, z), rules.max_slope, rules.min_height_m)
                 || !rules.biomes.iter().any(|b| b == biome)
             {
                 continue;
@@ -197,7 +206,7 @@ impl<'a> NpcWorld<'a> {
             let biome = self.biome_name(g.biome).to_owned();
             let density = rules.density.get(&biome).copied().unwrap_or(0.0);
             if roll >= f64::from(density)
-                || !self.ground_ok(&g, rules.max_slope, rules.min_height_m)
+                || !self.ground_ok(&g, (x, z), rules.max_slope, rules.min_height_m)
             {
                 continue;
             }
@@ -232,7 +241,7 @@ impl<'a> NpcWorld<'a> {
                     }
                     let g = self.terrain.sample(x, z);
                     let rules = &self.config.placement;
-                    if !self.ground_ok(&g, rules.max_slope, rules.min_height_m) {
+                    if !self.ground_ok(&g, (x, z), rules.max_slope, rules.min_height_m) {
                         continue;
                     }
                     out.push(PlacedNpc {

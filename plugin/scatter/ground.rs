@@ -7,11 +7,14 @@
 //! from the vertices. Every value depends only on world position, never on which grid answered,
 //! so neighbouring chunks agree about every candidate they both look at.
 
+use std::sync::Arc;
+
 use super::place::{Ground, GroundPoint};
 use crate::config::MAX_BIOMES;
 use crate::terrain::generator::normal_and_slope;
 use crate::terrain::graph::Plan;
 use crate::terrain::{BiomeWeights, TerrainGenerator};
+use crate::water::lakes::Lake;
 
 /// Ground over a rectangle of full-detail vertices, computed at once; points outside it are
 /// answered from a small grid made on the spot (slower, same bits).
@@ -30,6 +33,8 @@ pub struct GroundGrid<'a> {
     weights: Vec<BiomeWeights>,
     /// Per clustering node, one value per vertex.
     cluster: Vec<Vec<f32>>,
+    /// Lakes that may cover a vertex of it.
+    lakes: Vec<Arc<Lake>>,
 }
 
 impl<'a> GroundGrid<'a> {
@@ -97,6 +102,7 @@ impl<'a> GroundGrid<'a> {
             }
         }
         Self {
+            lakes: generator.lakes_near(i0, j0, i1, j1),
             generator,
             clusters,
             cluster_count,
@@ -172,11 +178,22 @@ impl Ground for GroundGrid<'_> {
         for (b, w) in biome_weights.iter_mut().enumerate() {
             *w = bilinear(|k| self.weights[k][b], k, nx, tx, tz);
         }
+        // The water over the quad's first vertex, as `TerrainGenerator::water_level_at` has it.
+        let (i, j) = (
+            (x / self.spacing).floor() as i64,
+            (z / self.spacing).floor() as i64,
+        );
+        let water_level = self
+            .lakes
+            .iter()
+            .filter(|l| l.covers(i, j))
+            .fold(self.generator.sea_level(), |w, l| w.max(l.level));
         GroundPoint {
             height,
             normal,
             slope,
             biome_weights,
+            water_level,
         }
     }
 

@@ -29,6 +29,9 @@ pub struct GroundPoint {
     pub slope: f32,
     /// Biome weights, summing to 1.
     pub biome_weights: BiomeWeights,
+    /// Height of the water surface over it (the sea, or a lake above it): nothing is placed
+    /// where the ground is below it.
+    pub water_level: f32,
 }
 
 /// Ground and clustering noise anywhere. Implementations must answer from world position alone
@@ -245,6 +248,7 @@ fn alive(
     let h = g.height;
     if !(h.is_finite()
         && h >= set.sea_level
+        && h >= g.water_level
         && h >= layer.height.min
         && h <= layer.height.max
         && g.slope <= layer.max_slope)

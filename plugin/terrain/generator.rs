@@ -13,6 +13,7 @@ use super::mesh::{ChunkMeshData, Heightfield, build_chunk_mesh};
 use super::noise::{Coords, Grid};
 use crate::config::WorldConfig;
 use crate::erosion::ErosionNet;
+use crate::water::lakes::{Lake, Lakes};
 
 /// Integer coordinate of a chunk on the world's chunk grid. Chunk `(x, z)` covers world
 /// `x * size .. (x + 1) * size` along x, likewise along z.
@@ -70,6 +71,8 @@ pub struct TerrainGenerator {
     erosion: Option<(Arc<ErosionNet>, f32)>,
     /// Eroded heights of blocks ground queries asked about, shared by clones.
     blocks: Arc<Mutex<HashMap<(i64, i64), Arc<Vec<f32>>>>>,
+    /// The world's lakes, when it has any (found on the noise heights, shared by clones).
+    lakes: Option<Arc<Lakes>>,
 }
 
 /// Side in cells of the blocks of eroded heights kept for ground queries.
@@ -93,6 +96,7 @@ impl TerrainGenerator {
         let temperature = node(&config.biomes.temperature)?;
         let moisture = node(&config.biomes.moisture)?;
         let vertices = config.chunk.vertices.max(3);
+        let spacing = config.chunk.size_m / f64::from(vertices - 1);
         let max_step = config
             .streaming
             .lod_rings
@@ -107,12 +111,16 @@ impl TerrainGenerator {
             graph,
             biomes: BiomeTable::new(&config.biomes).with_sea_level(config.sea_level_m),
             vertices,
-            spacing: config.chunk.size_m / f64::from(vertices - 1),
+            spacing,
             size_m: config.chunk.size_m,
             max_step,
             sea_level: config.sea_level_m,
             erosion: None,
             blocks: Arc::default(),
+            lakes: config
+                .lakes
+                .as_ref()
+                .map(|l| Arc::new(Lakes::new(l, spacing, config.sea_level_m))),
         })
     }
 
@@ -212,6 +220,28 @@ impl TerrainGenerator {
     /// Height of the sea surface in metres (the world file's `sea_level_m`).
     pub fn sea_level(&self) -> f32 {
         self.sea_level
+    }
+
+    /// Every lake that may cover a full-detail vertex of `ix0..=ix1` x `iz0..=iz1` (vertex
+    /// indices, as [`full_grid`](Self::full_grid) counts them); none when the world has no
+    /// lakes. Lakes are found on the noise heights, before any erosion.
+    pub fn lakes_near(&self, ix0: i64, iz0: i64, ix1: i64, iz1: i64) -> Vec<Arc<Lake>> {
+        self.lakes.as_ref().map_or_else(Vec::new, |lakes| {
+            lakes.near((ix0, iz0, ix1, iz1), |g| self.heights_on(g))
+        })
+    }
+
+    /// Height of the water surface over world `(x, z)`: the sea, or a lake above it there. Ground
+    /// below it is under water.
+    pub fn water_level_at(&self, x: f64, z: f64) -> f32 {
+        let (ix, iz) = (
+            (x / self.spacing).floor() as i64,
+            (z / self.spacing).floor() as i64,
+        );
+        self.lakes_near(ix, iz, ix, iz)
+            .iter()
+            .filter(|l| l.covers(ix, iz))
+            .fold(self.sea_level, |w, l| w.max(l.level))
     }
 
     /// Side length of a chunk in metres.

@@ -220,6 +220,12 @@ impl TerrainSampler {
         self.generator.sea_level()
     }
 
+    /// Height of the water surface over world `(x, z)`: the sea, or a lake above it (the world
+    /// file's `lakes`). The ground there is under water when it is lower.
+    pub fn water_level_at(&self, x: f32, z: f32) -> f32 {
+        self.generator.water_level_at(f64::from(x), f64::from(z))
+    }
+
     /// The generator itself, to share with background tasks.
     pub fn generator(&self) -> &Arc<TerrainGenerator> {
         &self.generator

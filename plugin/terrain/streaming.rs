@@ -20,6 +20,8 @@ use super::{
 };
 use crate::config::{ActiveWorld, MAX_REACH_CHUNKS, MAX_VIEW_RADIUS_M, StreamingConfig};
 use crate::terrain::ChunkCoord;
+use crate::terrain::ChunkMeshData;
+use crate::water::lakes::lake_levels;
 use crate::water::{WaterMeshing, WaterSurface, water_mesh, water_mesh_to_bevy};
 
 /// Metres above and below the sea level the water's bounds reach, for waves (the shader's
@@ -161,7 +163,8 @@ pub(crate) struct GeneratedChunk {
 pub(crate) struct ChunkWater {
     mesh: Mesh,
     surface: WaterSurface,
-    sea_level: f32,
+    /// Lowest and highest water surface in it (the sea's level, lakes' levels).
+    levels: (f32, f32),
 }
 
 /// Bytes of the mesh a chunk shows.
@@ -177,19 +180,10 @@ fn generate(
 ) -> GeneratedChunk {
     let start = Instant::now();
     let data = generator.generate_chunk(coord, step);
-    // The sea over the chunk, from the chunk's own heights.
-    let sea_level = generator.sea_level();
+    // The sea and lakes over the chunk, from the chunk's own heights.
     let water = with_water
-        .then(|| water_mesh(&data, sea_level))
-        .flatten()
-        .map(|w| ChunkWater {
-            surface: WaterSurface {
-                max_depth: w.max_depth,
-                vertices: w.vertex_count() as u32,
-            },
-            mesh: water_mesh_to_bevy(w),
-            sea_level,
-        });
+        .then(|| chunk_water(generator, coord, &data))
+        .flatten();
     let bytes = data.byte_size();
     let deepest = data.skirt_depth.iter().copied().fold(0.0, f32::max);
     let (min_y, max_y) = (data.min_height - deepest, data.max_height);
@@ -205,6 +199,36 @@ fn generate(
         size: generator.chunk_size() as f32,
         water,
     }
+}
+
+/// The water over a generated chunk: the sea, and the lakes that cover its vertices.
+fn chunk_water(
+    generator: &TerrainGenerator,
+    coord: ChunkCoord,
+    data: &ChunkMeshData,
+) -> Option<ChunkWater> {
+    let sea_level = generator.sea_level();
+    let n0 = i64::from(generator.chunk_vertices() - 1);
+    let (ix0, iz0) = (i64::from(coord.x) * n0, i64::from(coord.z) * n0);
+    // The mesh's own vertex step (the generator clamps the one asked for).
+    let step = n0 / (data.side.max(2) as i64 - 1).max(1);
+    let lakes = generator.lakes_near(ix0, iz0, ix0 + n0, iz0 + n0);
+    let levels = lake_levels(&lakes, (ix0, iz0), step, data.side);
+    let w = water_mesh(data, sea_level, levels.as_deref())?;
+    let (low, high) = w
+        .positions
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p[1]), hi.max(p[1]))
+        });
+    Some(ChunkWater {
+        surface: WaterSurface {
+            max_depth: w.max_depth,
+            vertices: w.vertex_count() as u32,
+        },
+        mesh: water_mesh_to_bevy(w),
+        levels: (low, high),
+    })
 }
 
 /// Vertex step for a chunk at `distance`, given the step it has now (for hysteresis).
@@ -717,11 +741,11 @@ pub(crate) fn apply_chunks(
             commands
                 .entity(surface)
                 .insert(bevy::camera::primitives::Aabb::from_min_max(
-                    Vec3::new(0.0, water.sea_level - WAVE_ROOM_M, 0.0),
-                    Vec3::new(done.size, water.sea_level + WAVE_ROOM_M, done.size),
+                    Vec3::new(0.0, water.levels.0 - WAVE_ROOM_M, 0.0),
+                    Vec3::new(done.size, water.levels.1 + WAVE_ROOM_M, done.size),
                 ));
             #[cfg(not(feature = "render"))]
-            let _ = water.sea_level;
+            let _ = water.levels;
             state.water = Some(surface);
         }
         state.shown = Some((done.step, done.version));

@@ -1,18 +1,20 @@
-//! The sea: a water surface that streams with the terrain chunks.
+//! The sea and lakes: water surfaces that stream with the terrain chunks.
 //!
 //! | piece | what it is |
 //! |---|---|
-//! | [`mesh`] | the pure core: a chunk's heights and the sea level to the water mesh over it, with the depth at every vertex |
+//! | [`mesh`] | the pure core: a chunk's heights, the sea level and the lake levels to the water mesh over it, with the depth at every vertex |
+//! | [`lakes`] | the pure core of lakes: closed basins filled to their spill height, found per world cell (the world file's `lakes`) |
 //! | [`WaterPlugin`] | the ECS shell: water meshes built beside each chunk's generation, [`WaterSurface`] children of their chunk, the material |
 //! | `WaterMaterial` (feature `render`) | depth colour, shore foam, waves and fog in `shaders/water.wgsl` |
 //!
 //! With the plugin added, every chunk generation task also builds the water over the chunk from
-//! the chunk's own heights (no extra noise sampling), when some of its ground lies below the
-//! world file's `sea_level_m`; dry chunks get nothing. The water mesh is applied with its chunk,
+//! the chunk's own heights, when some of its ground lies below the world file's `sea_level_m` or
+//! under a lake; dry chunks get nothing. The water mesh is applied with its chunk,
 //! within the chunk apply budget, as a child entity that goes with it (and is replaced when
 //! the chunk changes its level of detail). Waves move in the shader: the frame thread does no
 //! work per water chunk.
 
+pub mod lakes;
 #[cfg(feature = "render")]
 mod material;
 pub mod mesh;

@@ -300,15 +300,19 @@ fn an_unknown_field_is_an_error_at_every_depth() {
 
 /// The long run: `FUZZ_SECONDS` (default 300) shared by the kinds (or only those named in
 /// `FUZZ_KINDS`, comma-separated), cases drawn without shrinking; prints a table per kind and
-/// fails on the first bad case, printing it. Run it with
-/// `nice -n 19 cargo test --test fuzz fuzz_long -- --ignored --nocapture`.
+/// fails on the first bad case, printing it. `FUZZ_CASES=N` runs N cases of each kind instead
+/// (and no time limit unless `FUZZ_SECONDS` is also set). Run it with
+/// `nice -n 19 cargo test --release --test fuzz fuzz_long -- --ignored --nocapture`.
 #[test]
 #[ignore = "long run: minutes; see BENCHMARKS.md"]
 fn fuzz_long() {
-    let secs: u64 = std::env::var("FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let env_number = |name: &str| -> Option<u64> { std::env::var(name).ok()?.parse().ok() };
+    let cases_per_kind = env_number("FUZZ_CASES");
+    let secs = env_number("FUZZ_SECONDS").unwrap_or(if cases_per_kind.is_some() {
+        u64::MAX / 4
+    } else {
+        300
+    });
     let only = std::env::var("FUZZ_KINDS").ok();
     let kinds: Vec<&Kind> = kinds::all()
         .iter()
@@ -322,7 +326,9 @@ fn fuzz_long() {
     for &kind in &kinds {
         let strategy = case_strategy(kind);
         let start = std::time::Instant::now();
-        while start.elapsed() < per_kind {
+        let mut cases = 0u64;
+        while start.elapsed() < per_kind && cases_per_kind.is_none_or(|n| cases < n) {
+            cases += 1;
             let case = strategy.new_tree(&mut runner).unwrap().current();
             if let Err(e) = run_case(kind, &case) {
                 print_table();

@@ -5,8 +5,8 @@
 //! `allocation-counter`), which the other tests should not pay for.
 //!
 //! The short run is part of `cargo test`; the long run is
-//! `nice -n 19 cargo test --test fuzz fuzz_long -- --ignored --nocapture` (`FUZZ_SECONDS`,
-//! `FUZZ_KINDS`; see BENCHMARKS.md).
+//! `nice -n 19 cargo test --release --test fuzz fuzz_long -- --ignored --nocapture` (`FUZZ_SECONDS`,
+//! `FUZZ_KINDS`, `FUZZ_CASES`; see BENCHMARKS.md).
 
 mod binary;
 mod corpus;

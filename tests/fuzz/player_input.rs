@@ -72,6 +72,7 @@ fn surroundings() -> Surroundings {
         peak: None,
         valley: None,
         water: None,
+        lake: None,
         cliff: None,
         in_valley: false,
         settlement: None,

@@ -1,9 +1,11 @@
 //! The sea: water meshes only over chunks with ground below sea level, the depth at every vertex,
 //! water that goes with its chunk, and water that follows the world file's sea level.
 
+use aigc_world::config::LakeConfig;
 use aigc_world::config::{DEFAULT_WORLD_RON, parse_world};
 use aigc_world::prelude::*;
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
+use aigc_world::water::lakes::{Lakes, lake_levels};
 use aigc_world::water::{ATTRIBUTE_WATER_DEPTH, water_mesh};
 use bevy::mesh::VertexAttributeValues;
 use bevy::prelude::*;
@@ -39,25 +41,41 @@ fn shore_chunk(g: &TerrainGenerator) -> ChunkCoord {
     panic!("no shore within 80 chunks of the origin");
 }
 
-/// Water depth at every vertex of `mesh` against the ground there, within a centimetre; returns
-/// the number of vertices checked.
+/// Water depth at every vertex of `mesh` against the ground there, within a centimetre, with the
+/// surface at one of `levels` (the sea's, lakes'); returns the number of vertices checked.
 fn check_depths(
     g: &TerrainGenerator,
     origin: (f64, f64),
     positions: &[[f32; 3]],
     depths: &[f32],
+    levels: &[f32],
 ) -> usize {
     assert_eq!(positions.len(), depths.len());
     for (p, d) in positions.iter().zip(depths) {
         let ground = g.height_at(origin.0 + f64::from(p[0]), origin.1 + f64::from(p[2]));
-        let want = g.sea_level() - ground;
+        let want = p[1] - ground;
         assert!(
             (d - want).abs() <= 0.01,
-            "depth {d} at {p:?}, sea minus ground is {want}"
+            "depth {d} at {p:?}, surface minus ground is {want}"
         );
-        assert_eq!(p[1], g.sea_level(), "the surface lies at sea level");
+        assert!(levels.contains(&p[1]), "surface {} not in {levels:?}", p[1]);
     }
     positions.len()
+}
+
+/// Whether a chunk should have water (ground below the sea or under a lake covering it), and
+/// the surfaces it may have.
+fn expected_water(g: &TerrainGenerator, coord: ChunkCoord, step: u32) -> (bool, Vec<f32>) {
+    let data = g.generate_chunk(coord, step);
+    let n0 = i64::from(g.chunk_vertices() - 1);
+    let (ix0, iz0) = (i64::from(coord.x) * n0, i64::from(coord.z) * n0);
+    let lakes = g.lakes_near(ix0, iz0, ix0 + n0, iz0 + n0);
+    let levels = lake_levels(&lakes, (ix0, iz0), i64::from(step), data.side);
+    let under_lake =
+        levels.is_some_and(|l| (0..data.side * data.side).any(|k| data.positions[k][1] < l[k]));
+    let mut surfaces: Vec<f32> = lakes.iter().map(|l| l.level).collect();
+    surfaces.push(g.sea_level());
+    (data.min_height < g.sea_level() || under_lake, surfaces)
 }
 
 #[test]
@@ -71,7 +89,7 @@ fn water_only_over_ground_below_the_sea_with_its_depth_at_every_vertex() {
                 let coord = ChunkCoord::new(shore.x + dx, shore.z + dz);
                 for step in [1, 4] {
                     let chunk = g.generate_chunk(coord, step);
-                    let water = water_mesh(&chunk, sea);
+                    let water = water_mesh(&chunk, sea, None);
                     assert_eq!(
                         water.is_some(),
                         chunk.min_height < sea,
@@ -84,7 +102,7 @@ fn water_only_over_ground_below_the_sea_with_its_depth_at_every_vertex() {
                     };
                     wet += 1;
                     let origin = g.chunk_origin(coord);
-                    vertices += check_depths(&g, origin, &w.positions, &w.depths);
+                    vertices += check_depths(&g, origin, &w.positions, &w.depths, &[sea]);
                     // Every quad (two triangles) has a corner below the sea.
                     for quad in w.indices.chunks(6) {
                         assert!(quad.iter().any(|&i| w.depths[i as usize] > 0.0));
@@ -132,13 +150,12 @@ fn water_streams_with_its_chunks_and_goes_with_them() {
             .filter_map(|c| surfaces.get(world, *c).ok())
             .collect();
         assert!(mine.len() <= 1, "one water surface per chunk");
-        let data = g.generate_chunk(chunk.coord(), chunk.vertex_step);
+        let (wanted, levels) = expected_water(&g, chunk.coord(), chunk.vertex_step);
         assert_eq!(
             !mine.is_empty(),
-            data.min_height < g.sea_level(),
-            "{:?}: water iff ground below the sea (lowest {})",
+            wanted,
+            "{:?}: water iff ground below the sea or a lake",
             chunk.coord(),
-            data.min_height
         );
         let Some((surface, mesh, parent)) = mine.first() else {
             dry += 1;
@@ -157,7 +174,13 @@ fn water_streams_with_its_chunks_and_goes_with_them() {
             panic!("depth attribute")
         };
         assert_eq!(surface.vertices as usize, positions.len());
-        vertices += check_depths(&g, g.chunk_origin(chunk.coord()), positions, depths);
+        vertices += check_depths(
+            &g,
+            g.chunk_origin(chunk.coord()),
+            positions,
+            depths,
+            &levels,
+        );
         water_entities.push(
             children
                 .into_iter()
@@ -218,4 +241,100 @@ fn without_the_water_plugin_there_is_no_water() {
     let world = app.world_mut();
     assert_eq!(world.query::<&WaterSurface>().iter(world).count(), 0);
     assert!(world.query::<&TerrainChunk>().iter(world).count() > 4);
+}
+
+/// The lakes of the default world in the 4 km square around the origin.
+fn lakes_around_origin(
+    g: &TerrainGenerator,
+) -> Vec<std::sync::Arc<aigc_world::water::lakes::Lake>> {
+    g.lakes_near(-2048, -2048, 2047, 2047)
+}
+
+#[test]
+fn lakes_fill_closed_basins_the_same_whoever_asks_first() {
+    let g = generator(0.0);
+    let lakes = lakes_around_origin(&g);
+    assert!(
+        lakes.len() >= 20,
+        "the default world has lakes: {}",
+        lakes.len()
+    );
+    // Windows put together from cached blocks of samples have the bits of one big grid.
+    let finder = Lakes::new(&LakeConfig::default(), g.spacing(), g.sea_level());
+    let heights_on = |grid| g.heights_on(grid);
+    for (cx, cz) in [(0, 0), (-3, 2), (1, 1)] {
+        assert!(finder.window_heights(cx, cz, &heights_on) == g.heights_on(finder.window(cx, cz)));
+    }
+    // Another generator, asked chunk by chunk from the far corner of each lake: the same lakes.
+    let again = generator(0.0);
+    for lake in &lakes {
+        let (x0, z0, x1, z1) = lake.bounds();
+        assert!(lake.level > g.sea_level() && lake.max_depth >= 3.0 && lake.area_m2 >= 10_000.0);
+        let found = again.lakes_near(x1, z1, x1, z1);
+        let found_too = again.lakes_near(x0, z0, x0 + 64, z0 + 64);
+        assert!(
+            found.iter().chain(&found_too).any(|l| **l == **lake),
+            "{:?}",
+            lake.bounds()
+        );
+        // Ground under the water somewhere, and the water level queries agree with the lake.
+        let spacing = g.spacing();
+        let mut under = 0;
+        for iz in (z0..=z1).step_by(4) {
+            for ix in (x0..=x1).step_by(4) {
+                let (x, z) = (ix as f64 * spacing, iz as f64 * spacing);
+                let level = g.water_level_at(x, z);
+                if lake.covers(ix, iz) {
+                    assert!(level >= lake.level);
+                    under += usize::from(g.height_at(x, z) < level);
+                }
+            }
+        }
+        assert!(under > 0, "a lake with no ground below it");
+    }
+}
+
+#[test]
+fn nothing_is_scattered_under_a_lake() {
+    use aigc_world::scatter::{ALL_LAYERS, Ground, ScatterRules, ScatterWorld};
+    let g = std::sync::Arc::new(generator(0.0));
+    let (scatter, _) = ScatterWorld::new(1337, &ScatterRules::builtin(), g.clone());
+    // The lake nearest the origin and the chunks over it.
+    let lake = lakes_around_origin(&g)
+        .into_iter()
+        .min_by_key(|l| {
+            let (x0, z0, x1, z1) = l.bounds();
+            (x0 + x1).abs() + (z0 + z1).abs()
+        })
+        .expect("a lake");
+    let (x0, z0, x1, z1) = lake.bounds();
+    let spacing = g.spacing();
+    let first = g.chunk_at(x0 as f64 * spacing, z0 as f64 * spacing);
+    let last = g.chunk_at(x1 as f64 * spacing, z1 as f64 * spacing);
+    let (mut placed, mut wet_chunks) = (0, 0);
+    for cz in first.z..=last.z {
+        for cx in first.x..=last.x {
+            let coord = ChunkCoord::new(cx, cz);
+            let (wanted, _) = expected_water(&g, coord, 1);
+            wet_chunks += usize::from(wanted);
+            // The drawn (full-detail mesh) ground, as scatter stands objects on it.
+            let (min, max) = scatter.chunk_bounds(coord);
+            let surface = scatter.ground(ALL_LAYERS, min, max);
+            for p in scatter.place_chunk(coord, ALL_LAYERS) {
+                let (x, z) = (f64::from(p.position[0]), f64::from(p.position[2]));
+                let ground = surface.at(x, z).height;
+                assert!(
+                    ground >= g.water_level_at(x, z),
+                    "object {} in the lake at {:?}",
+                    p.layer,
+                    p.position
+                );
+                placed += 1;
+            }
+        }
+    }
+    assert!(
+        wet_chunks > 0 && placed > 50,
+        "{wet_chunks} wet chunks, {placed} objects around"
+    );
 }

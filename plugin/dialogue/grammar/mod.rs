@@ -526,6 +526,7 @@ pub const NUMERIC: &[&str] = &[
     "peak_distance_m",
     "valley_distance_m",
     "water_distance_m",
+    "lake_distance_m",
     "cliff_distance_m",
     "settlement_distance_m",
 ];

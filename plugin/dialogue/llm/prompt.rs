@@ -117,6 +117,9 @@ fn surroundings_text(s: &Surroundings, persona: &Persona) -> String {
     if let Some(water) = &s.water {
         seen.push(place("the sea", water));
     }
+    if let Some(lake) = &s.lake {
+        seen.push(place("a lake", lake));
+    }
     if let Some(valley) = &s.valley {
         seen.push(place("a valley", valley));
     }
@@ -210,6 +213,7 @@ pub(crate) mod tests {
             }),
             valley: None,
             water: None,
+            lake: None,
             cliff: None,
             in_valley: false,
             settlement: Some(SettlementFact {
