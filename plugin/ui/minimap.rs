@@ -19,6 +19,7 @@ use crate::npc::Npc;
 use crate::terrain::graph::{GraphError, NoiseGraph, Plan};
 use crate::terrain::noise::{Coords, Grid};
 use crate::terrain::{BiomeTable, WorldObserver};
+use crate::water::lakes::Lakes;
 
 /// The parts of a compiled world the minimap needs: the noise graph with its height and climate
 /// plans, and the biome table. Cheap to share between tasks behind an [`Arc`].
@@ -28,6 +29,9 @@ pub struct MinimapSampler {
     height: Plan,
     climate: Plan,
     biomes: BiomeTable,
+    /// The world's lakes, drawn as water, and the metres between its vertices.
+    lakes: Option<Arc<Lakes>>,
+    vertex_spacing: f64,
 }
 
 impl MinimapSampler {
@@ -45,11 +49,17 @@ impl MinimapSampler {
             node(&config.biomes.temperature)?,
             node(&config.biomes.moisture)?,
         ]);
+        let vertex_spacing = config.chunk.size_m / f64::from(config.chunk.vertices.max(3) - 1);
         Ok(Self {
             graph,
             height,
             climate,
             biomes: BiomeTable::new(&config.biomes).with_sea_level(config.sea_level_m),
+            lakes: config
+                .lakes
+                .as_ref()
+                .map(|l| Arc::new(Lakes::new(l, vertex_spacing, config.sea_level_m))),
+            vertex_spacing,
         })
     }
 }
@@ -126,6 +136,19 @@ pub fn render_minimap(
         .map(|b| Vec3::from_array(sampler.biomes.color(b)))
         .collect();
 
+    // Lakes over the map: the world vertex under each pixel, tested against each lake.
+    let vertex = |px: i64| ((px as f64 * spacing) / sampler.vertex_spacing).floor() as i64;
+    let lakes = sampler.lakes.as_ref().map_or_else(Vec::new, |lakes| {
+        let (a, b) = (vertex(ix0), vertex(iz0));
+        let (c, d) = (vertex(ix0 + n as i64), vertex(iz0 + n as i64));
+        lakes.near((a, b, c, d), |g| {
+            sampler
+                .graph
+                .run(&sampler.height, &Coords::Grid(g))
+                .pop()
+                .unwrap_or_default()
+        })
+    });
     let mut rgba = Vec::with_capacity(n * n * 4);
     for j in 0..n {
         for i in 0..n {
@@ -146,7 +169,18 @@ pub fn render_minimap(
             let normal = Vec3::new(-dx, 1.0, -dz).normalize();
             // Ambient plus sun, so shadowed slopes keep their biome colour.
             let light = 0.45 + 0.75 * normal.dot(sun).max(0.0);
-            let c = base * light;
+            let (vx, vz) = (vertex(ix0 + i as i64), vertex(iz0 + j as i64));
+            let lake = lakes
+                .iter()
+                .filter(|l| l.covers(vx, vz))
+                .map(|l| l.level - h)
+                .fold(0.0f32, f32::max);
+            let c = if lake > 0.0 {
+                // Still water: shallows lighter, flat (no relief shading).
+                LAKE_SHALLOW.lerp(LAKE_DEEP, (lake / 8.0).min(1.0))
+            } else {
+                base * light
+            };
             rgba.extend_from_slice(&[srgb_u8(c.x), srgb_u8(c.y), srgb_u8(c.z), 255]);
         }
     }
@@ -158,6 +192,10 @@ pub fn render_minimap(
         version,
     }
 }
+
+/// Linear colours of a lake's shallows and of its water 8 m deep.
+const LAKE_SHALLOW: Vec3 = Vec3::new(0.08, 0.32, 0.42);
+const LAKE_DEEP: Vec3 = Vec3::new(0.02, 0.10, 0.26);
 
 /// Linear colour channel to an 8-bit sRGB value (biome colours in world files are linear).
 fn srgb_u8(linear: f32) -> u8 {
@@ -355,6 +393,28 @@ mod tests {
     fn sampler() -> MinimapSampler {
         let world = parse_world(DEFAULT_WORLD_RON, "default.world.ron").unwrap();
         MinimapSampler::new(&world).unwrap()
+    }
+
+    #[test]
+    fn lakes_show_as_water() {
+        // The lake nearest the origin of the default world lies around (-20, 192).
+        let (centre, extent) = (Vec2::new(-20.0, 192.0), 600.0);
+        let with = render_minimap(&sampler(), centre, extent, 64, 1);
+        let mut dry = parse_world(DEFAULT_WORLD_RON, "default.world.ron").unwrap();
+        dry.lakes = None;
+        let without = render_minimap(&MinimapSampler::new(&dry).unwrap(), centre, extent, 64, 1);
+        let changed: Vec<&[u8]> = with
+            .rgba
+            .chunks(4)
+            .zip(without.rgba.chunks(4))
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| a)
+            .collect();
+        assert!(changed.len() > 40, "{} lake pixels", changed.len());
+        assert!(
+            changed.iter().all(|p| p[2] > p[0] + 40),
+            "lake pixels are blue"
+        );
     }
 
     #[test]
