@@ -1,4 +1,4 @@
-//! Determinism across machines' shapes (issue 15): terrain chunks, NPC placement, personas,
+//! Determinism across machines' shapes (issue 15): terrain chunks, scatter, NPC placement, personas,
 //! grammar replies and CPU-grown textures are bit-identical on task pools of 1, 2 and 8 threads
 //! and in any order of requests. Each piece of work is a task on a Bevy task pool of that many
 //! threads, spawned in an order shuffled differently per pool; NPC placement runs in batches,
@@ -17,6 +17,9 @@ use aigc_world::dialogue::{Grammar, Intent, grammar_reply};
 use aigc_world::npc::placement::fingerprint;
 use aigc_world::npc::rng::{hash_str, hash_words};
 use aigc_world::npc::{NpcConfig, NpcWorld, populate_chunk};
+use aigc_world::scatter::{
+    ALL_LAYERS, ScatterRules, ScatterWorld, place::fingerprint as scatter_fingerprint,
+};
 use aigc_world::terrain::{ChunkCoord, ChunkMeshData, TerrainGenerator};
 use aigc_world::texture::{DEFAULT_TEXTURES_RON, generate_material, parse_texture_set};
 use bevy::tasks::{TaskPool, TaskPoolBuilder};
@@ -72,6 +75,7 @@ fn on_pool<T: Clone + Send + Sync, R: Send + 'static>(
 #[derive(Debug, PartialEq)]
 struct Hashes {
     terrain: u64,
+    scatter: u64,
     npcs: u64,
     personas: u64,
     replies: u64,
@@ -96,6 +100,18 @@ fn run(threads: usize, order_seed: u64) -> Hashes {
         hash_mesh(&terrain.generate_chunk(ChunkCoord::new(x, z), step))
     });
     meshes.sort_by_key(|(k, _)| *k);
+
+    // Scatter: every layer of each chunk, one task per chunk, sharing one compiled world (and
+    // so one cache of ground blocks and lakes) as the plugin's tasks do.
+    let (scatter_world, _) =
+        ScatterWorld::new(world.seed, &ScatterRules::builtin(), terrain.clone());
+    let block: Vec<(i32, i32)> = (-2..3).flat_map(|z| (0..5).map(move |x| (x, z))).collect();
+    let mut scattered = on_pool(&pool, &shuffled(&block, order_seed), &|&(x, z)| {
+        let placed = scatter_world.place_chunk(ChunkCoord::new(x, z), ALL_LAYERS);
+        (placed.len(), scatter_fingerprint(&placed))
+    });
+    scattered.sort_by_key(|(k, _)| *k);
+    assert!(scattered.iter().map(|(_, (n, _))| n).sum::<usize>() > 500);
 
     // NPCs: batches of chunks, each batch one task with its own memo, visited in shuffled order.
     let coords: Vec<(i32, i32)> = (-4..4).flat_map(|z| (-4..4).map(move |x| (x, z))).collect();
@@ -161,6 +177,7 @@ fn run(threads: usize, order_seed: u64) -> Hashes {
     let values = |v: Vec<u64>| hash_words(&v);
     Hashes {
         terrain: values(meshes.into_iter().map(|(_, h)| h).collect()),
+        scatter: values(scattered.into_iter().map(|(_, (_, h))| h).collect()),
         npcs,
         personas,
         replies: values(replies.into_iter().map(|(_, h)| h).collect()),
@@ -175,6 +192,7 @@ fn the_world_is_the_same_on_1_2_and_8_threads_in_any_order() {
     assert_eq!(
         (
             one.terrain,
+            one.scatter,
             one.npcs,
             one.personas,
             one.replies,
@@ -182,6 +200,7 @@ fn the_world_is_the_same_on_1_2_and_8_threads_in_any_order() {
         ),
         (
             1_735_822_160_653_755_218,
+            6_476_008_573_754_450_088,
             9_344_745_718_858_951_834,
             8_045_004_967_891_084_832,
             4_382_667_601_638_134_469,
