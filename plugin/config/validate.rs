@@ -111,7 +111,7 @@ pub fn validate_world(config: &WorldConfig, src: &str, file: &str) -> Result<(),
                     && lakes.sample_m >= spacing * 0.5
                     && lakes.sample_m * 4.0 <= lakes.cell_m
                     && lakes.cell_m / lakes.sample_m <= 128.0,
-                "at least the vertex spacing, and 4 to 128 samples per cell",
+                "at least half the vertex spacing, and 4 to 128 samples per cell",
             ),
             (
                 "min_depth_m",

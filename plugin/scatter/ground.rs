@@ -14,7 +14,7 @@ use crate::config::MAX_BIOMES;
 use crate::terrain::generator::normal_and_slope;
 use crate::terrain::graph::Plan;
 use crate::terrain::{BiomeWeights, TerrainGenerator};
-use crate::water::lakes::Lake;
+use crate::water::lakes::{Lake, surface_over};
 
 /// Ground over a rectangle of full-detail vertices, computed at once; points outside it are
 /// answered from a small grid made on the spot (slower, same bits).
@@ -183,11 +183,7 @@ impl Ground for GroundGrid<'_> {
             (x / self.spacing).floor() as i64,
             (z / self.spacing).floor() as i64,
         );
-        let water_level = self
-            .lakes
-            .iter()
-            .filter(|l| l.covers(i, j))
-            .fold(self.generator.sea_level(), |w, l| w.max(l.level));
+        let water_level = surface_over(&self.lakes, self.generator.sea_level(), i, j);
         GroundPoint {
             height,
             normal,

@@ -13,7 +13,7 @@ use super::mesh::{ChunkMeshData, Heightfield, build_chunk_mesh};
 use super::noise::{Coords, Grid};
 use crate::config::WorldConfig;
 use crate::erosion::ErosionNet;
-use crate::water::lakes::{Lake, Lakes};
+use crate::water::lakes::{Lake, Lakes, surface_over};
 
 /// Integer coordinate of a chunk on the world's chunk grid. Chunk `(x, z)` covers world
 /// `x * size .. (x + 1) * size` along x, likewise along z.
@@ -238,10 +238,7 @@ impl TerrainGenerator {
             (x / self.spacing).floor() as i64,
             (z / self.spacing).floor() as i64,
         );
-        self.lakes_near(ix, iz, ix, iz)
-            .iter()
-            .filter(|l| l.covers(ix, iz))
-            .fold(self.sea_level, |w, l| w.max(l.level))
+        surface_over(&self.lakes_near(ix, iz, ix, iz), self.sea_level, ix, iz)
     }
 
     /// Side length of a chunk in metres.

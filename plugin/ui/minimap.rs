@@ -19,7 +19,7 @@ use crate::npc::Npc;
 use crate::terrain::graph::{GraphError, NoiseGraph, Plan};
 use crate::terrain::noise::{Coords, Grid};
 use crate::terrain::{BiomeTable, WorldObserver};
-use crate::water::lakes::Lakes;
+use crate::water::lakes::{Lakes, surface_over};
 
 /// The parts of a compiled world the minimap needs: the noise graph with its height and climate
 /// plans, and the biome table. Cheap to share between tasks behind an [`Arc`].
@@ -170,11 +170,7 @@ pub fn render_minimap(
             // Ambient plus sun, so shadowed slopes keep their biome colour.
             let light = 0.45 + 0.75 * normal.dot(sun).max(0.0);
             let (vx, vz) = (vertex(ix0 + i as i64), vertex(iz0 + j as i64));
-            let lake = lakes
-                .iter()
-                .filter(|l| l.covers(vx, vz))
-                .map(|l| l.level - h)
-                .fold(0.0f32, f32::max);
+            let lake = surface_over(&lakes, f32::NEG_INFINITY, vx, vz) - h;
             let c = if lake > 0.0 {
                 // Still water: shallows lighter, flat (no relief shading).
                 LAKE_SHALLOW.lerp(LAKE_DEEP, (lake / 8.0).min(1.0))

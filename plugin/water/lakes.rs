@@ -397,21 +397,22 @@ pub fn lake_levels(
     if lakes.is_empty() {
         return None;
     }
-    let mut levels = vec![f32::NEG_INFINITY; side * side];
-    let mut any = false;
-    for lake in lakes {
-        for j in 0..side {
-            let iz = iz0 + j as i64 * step;
-            for i in 0..side {
-                if lake.covers(ix0 + i as i64 * step, iz) {
-                    let l = &mut levels[j * side + i];
-                    *l = l.max(lake.level);
-                    any = true;
-                }
-            }
-        }
-    }
-    any.then_some(levels)
+    let levels: Vec<f32> = (0..side * side)
+        .map(|k| {
+            let (i, j) = ((k % side) as i64, (k / side) as i64);
+            surface_over(lakes, f32::NEG_INFINITY, ix0 + i * step, iz0 + j * step)
+        })
+        .collect();
+    levels.iter().any(|l| l.is_finite()).then_some(levels)
+}
+
+/// The water surface over full-detail vertex `(ix, iz)`: the highest of `below` (the sea's
+/// level, or `NEG_INFINITY` for none) and the levels of the `lakes` covering it.
+pub fn surface_over(lakes: &[Arc<Lake>], below: f32, ix: i64, iz: i64) -> f32 {
+    lakes
+        .iter()
+        .filter(|l| l.covers(ix, iz))
+        .fold(below, |w, l| w.max(l.level))
 }
 
 #[cfg(test)]
