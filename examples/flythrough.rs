@@ -1,7 +1,7 @@
 //! Headless flythrough: what a world file costs while streaming.
 //!
-//! Loads a world, waits until the area around the start has generated (a game's loading
-//! screen), then flies a [`WorldObserver`] east at `--speed` m/s for `--seconds`, paced like a
+//! Loads a world, waits until the area around the start has generated, its objects are placed
+//! and its textures grown (a game's loading screen), then flies a [`WorldObserver`] east at `--speed` m/s for `--seconds`, paced like a
 //! game at 60 updates per second on a fixed time step: each frame sleeps out the rest of its
 //! 16.7 ms, so background generation gets the wall-clock time it would get in a game. Prints one
 //! line: main-thread frame times (the time of each `app.update()`), chunks generated, the most
@@ -21,7 +21,11 @@
 //! empty `MinimalPlugins` app updated in the same process, half a frame after each of the
 //! flight's frames, so both see the machine in the same state (`--speed 0` measures the idle
 //! cost: nothing moves, nothing arrives).
-//! `--seed N` replaces the world file's seed.
+//! `--seed N` replaces the world file's seed. `--one-thread` runs every schedule's systems on
+//! the frame thread (Bevy's single-threaded executor), in the flight and the baseline alike.
+//! `--idle-generation` runs chunk generation in the idle scheduling class
+//! ([`BackgroundPriority::Idle`](aigc_world::background::BackgroundPriority)) instead of at a
+//! low priority.
 //!
 //! `--talk` keeps a conversation going during the flight: whenever no reply is on its way, the
 //! player says a line to the nearest NPC, so the language model (when `assets/ai/npc.llm.ron`
@@ -49,13 +53,17 @@ mod common;
 #[path = "common/system_times.rs"]
 mod system_times;
 
+use aigc_world::background::{BackgroundPriority, task_pool_plugin, task_pool_plugin_at};
 use aigc_world::config::{ActiveWorld, WorldConfigStatus};
 use aigc_world::dialogue::llm::{LanguageModelState, LanguageModelStatus};
 use aigc_world::dialogue::{DialogueReply, ReplyEvent, SayToNpc};
 use aigc_world::npc::Npc;
 use aigc_world::prelude::*;
 use aigc_world::terrain::{StreamingMode, TerrainSampler};
+use aigc_world::texture::TextureStatus;
 use bevy::ecs::message::{MessageCursor, Messages};
+use bevy::ecs::schedule::SingleThreadedExecutor;
+use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 
@@ -71,6 +79,8 @@ struct Args {
     talk: bool,
     systems: bool,
     all_systems: bool,
+    one_thread: bool,
+    idle_generation: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -84,6 +94,8 @@ fn parse_args() -> Result<Args, String> {
         talk: false,
         systems: false,
         all_systems: false,
+        one_thread: false,
+        idle_generation: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -105,6 +117,8 @@ fn parse_args() -> Result<Args, String> {
             "--talk" => args.talk = true,
             "--systems" => args.systems = true,
             "--all-systems" => (args.systems, args.all_systems) = (true, true),
+            "--one-thread" => args.one_thread = true,
+            "--idle-generation" => args.idle_generation = true,
             "--seed" => {
                 args.seed = Some(
                     value("--seed")?
@@ -114,7 +128,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--help" | "-h" => {
                 return Err(
-                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--talk] [--no-scatter] [--systems] [--all-systems]"
+                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--talk] [--no-scatter] [--systems] [--all-systems] [--one-thread] [--idle-generation]"
                         .into(),
                 );
             }
@@ -149,7 +163,11 @@ fn main() -> ExitCode {
     }
     app.add_plugins((
         // Generation threads at background priority, as a game on two cores should run them.
-        MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
+        MinimalPlugins.set(if args.idle_generation {
+            task_pool_plugin_at(BackgroundPriority::Idle)
+        } else {
+            task_pool_plugin()
+        }),
         bevy::log::LogPlugin {
             custom_layer: if args.systems {
                 system_times::layer
@@ -178,6 +196,9 @@ fn main() -> ExitCode {
     });
     app.finish();
     app.cleanup();
+    if args.one_thread {
+        run_schedules_on_one_thread(&mut app);
+    }
 
     // Wait for the file (or its error).
     let started = Instant::now();
@@ -231,11 +252,16 @@ fn main() -> ExitCode {
         app.update();
         let settled = app.world().resource::<TerrainStats>().is_settled();
         let talk_ready = !args.talk || talk_ready(&mut app) || loading.elapsed().as_secs() > 60;
-        if settled && talk_ready {
+        if settled && talk_ready && extras_settled(&app, loading.elapsed()) {
             break;
         }
         thread::sleep(FRAME.saturating_sub(start.elapsed()));
     }
+    eprintln!(
+        "flythrough: loaded in {:.1} s, timing {} s",
+        loading.elapsed().as_secs_f32(),
+        args.seconds
+    );
     let mut talk = Talk::new(&app);
 
     let frames = (args.seconds * 60.0).round() as usize;
@@ -243,6 +269,7 @@ fn main() -> ExitCode {
     let generated_before = app.world().resource::<TerrainStats>().generated_total;
     system_times::reset();
     let mut times = Vec::with_capacity(frames);
+    let mut per_frame = Vec::new();
     let mut resident_max = 0;
     let mut scatter_entities_max = 0;
     let mut scatter_instances_max = 0;
@@ -251,7 +278,7 @@ fn main() -> ExitCode {
     let size = app.world().resource::<ActiveWorld>().config().chunk.size_m as f32;
     // The baseline runs interleaved with the flight, half a frame after each of its frames, so
     // both see the same machine (its load, its clock speed) at the same time.
-    let mut empty = EmptyApp::new(frames);
+    let mut empty = EmptyApp::new(frames, args.one_thread);
     let mut next_frame = Instant::now();
     for _ in 0..frames {
         x += step;
@@ -259,13 +286,18 @@ fn main() -> ExitCode {
         if let Some(mut t) = app.world_mut().get_mut::<Transform>(observer) {
             t.translation = Vec3::new(x, y, 0.0);
         }
-        if args.talk {
-            talk.step(&mut app, observer);
-        }
+        let said = args.talk && talk.step(&mut app, observer);
         let start = Instant::now();
         app.update();
         let took = start.elapsed();
         times.push(took.as_secs_f64() * 1000.0);
+        if said {
+            talk.said_frames.push(took.as_secs_f64() * 1000.0);
+            talk.said_at.push(times.len() - 1);
+        }
+        if args.systems {
+            per_frame.push(system_times::end_frame());
+        }
 
         let stats = app.world().resource::<TerrainStats>();
         resident_max = resident_max.max(stats.resident);
@@ -287,6 +319,8 @@ fn main() -> ExitCode {
         sleep_until(next_frame);
     }
 
+    let slow_frames = args.systems.then(|| SlowFrames::of(&times, per_frame));
+    let all_times = times.clone();
     let ours = Percentiles::of(times);
     let generated = app.world().resource::<TerrainStats>().generated_total - generated_before;
     let (scatter_chunks, scatter_ms) = app
@@ -310,9 +344,30 @@ fn main() -> ExitCode {
     );
     if args.talk {
         println!("{}", talk.summary(&app));
+        let mut order: Vec<usize> = (0..all_times.len()).collect();
+        order.sort_by(|&a, &b| all_times[b].total_cmp(&all_times[a]));
+        let offsets: Vec<String> = order
+            .iter()
+            .take(12)
+            .map(|&i| {
+                let last = talk.said_at.iter().rev().find(|&&s| s <= i);
+                format!(
+                    "{:.1}ms@{}",
+                    all_times[i],
+                    last.map_or(-1, |&s| (i - s) as i64)
+                )
+            })
+            .collect();
+        println!(
+            "talk slow frames (time@frames since a line was said): {}",
+            offsets.join(" ")
+        );
     }
     if args.systems {
         print_systems(frames, args.all_systems);
+    }
+    if let Some(slow) = slow_frames {
+        slow.print();
     }
     let empty = empty.percentiles();
     println!(
@@ -361,13 +416,22 @@ fn sleep_until(at: Instant) {
 
 /// The baseline: an empty `MinimalPlugins` app (with transforms, as a game has), timed frame by
 /// frame between the flight's frames.
+/// Runs every schedule's systems on the frame thread, one after the other (`--one-thread`):
+/// on two cores, handing systems to another thread can cost more than running them.
+fn run_schedules_on_one_thread(app: &mut App) {
+    let mut schedules = app.world_mut().resource_mut::<Schedules>();
+    for (_, schedule) in schedules.iter_mut() {
+        schedule.set_executor(SingleThreadedExecutor::new());
+    }
+}
+
 struct EmptyApp {
     app: App,
     times: Vec<f64>,
 }
 
 impl EmptyApp {
-    fn new(frames: usize) -> Self {
+    fn new(frames: usize, one_thread: bool) -> Self {
         let mut app = App::new();
         app.add_plugins((
             MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
@@ -376,6 +440,9 @@ impl EmptyApp {
         .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME));
         app.finish();
         app.cleanup();
+        if one_thread {
+            run_schedules_on_one_thread(&mut app);
+        }
         Self {
             app,
             times: Vec::with_capacity(frames),
@@ -393,6 +460,20 @@ impl EmptyApp {
     fn percentiles(self) -> Percentiles {
         Percentiles::of(self.times)
     }
+}
+
+/// Whether the starting area's objects are placed and its textures grown, so an idle run
+/// measures a world with nothing left to do (a world with no scatter in reach gets 5 s).
+fn extras_settled(app: &App, loading: Duration) -> bool {
+    let scatter = app.world().get_resource::<ScatterStats>().is_none_or(|s| {
+        s.is_settled()
+            || (s.pending == 0 && s.in_flight == 0 && s.applying == 0 && loading.as_secs() > 5)
+    });
+    let textures = app
+        .world()
+        .get_resource::<TextureStatus>()
+        .is_none_or(|t| !t.busy);
+    scatter && textures
 }
 
 /// Whether the language model settled (ready, failed or off) and an NPC stands.
@@ -413,6 +494,9 @@ struct Talk {
     done: usize,
     by_source: Vec<(String, usize)>,
     fell_back: usize,
+    /// Time of each frame in which a line was said.
+    said_frames: Vec<f64>,
+    said_at: Vec<usize>,
 }
 
 impl Talk {
@@ -427,11 +511,14 @@ impl Talk {
             done: 0,
             by_source: Vec::new(),
             fell_back: 0,
+            said_frames: Vec::new(),
+            said_at: Vec::new(),
         }
     }
 
-    /// Reads the replies of the last frame and, when none is on its way, says the next line.
-    fn step(&mut self, app: &mut App, observer: Entity) {
+    /// Reads the replies of the last frame and, when none is on its way, says the next line;
+    /// returns whether it said one.
+    fn step(&mut self, app: &mut App, observer: Entity) -> bool {
         let messages = app.world().resource::<Messages<DialogueReply>>();
         for reply in self.replies.read(messages) {
             if let ReplyEvent::Done {
@@ -448,14 +535,14 @@ impl Talk {
             }
         }
         if self.waiting {
-            return;
+            return false;
         }
         let Some(eye) = app
             .world()
             .get::<GlobalTransform>(observer)
             .map(|t| t.translation())
         else {
-            return;
+            return false;
         };
         let mut npcs = app
             .world_mut()
@@ -474,7 +561,9 @@ impl Talk {
             app.world_mut().write_message(SayToNpc::new(npc, line));
             self.said += 1;
             self.waiting = true;
+            return true;
         }
+        false
     }
 
     fn summary(&self, app: &App) -> String {
@@ -484,12 +573,13 @@ impl Talk {
             .map(|(s, n)| format!("{s}:{n}"))
             .collect();
         format!(
-            "talk: model={:?} lines_said={} replies={} fell_back={} sources={}",
+            "talk: model={:?} lines_said={} replies={} fell_back={} sources={} said_frame_p50_ms={:.3}",
             app.world().resource::<LanguageModelStatus>().state,
             self.said,
             self.done,
             self.fell_back,
-            sources.join(",")
+            sources.join(","),
+            Percentiles::of(self.said_frames.clone()).p50,
         )
     }
 }
@@ -522,5 +612,46 @@ fn print_systems(frames: usize, all_systems: bool) {
             t.runs,
             name
         );
+    }
+}
+
+/// Where the slowest frames' time went: the systems in the slowest 1% of frames against the
+/// frame's own time (systems run on two threads, and a frame also waits for them).
+struct SlowFrames {
+    frames: usize,
+    frame_ms: f64,
+    systems: Vec<(String, f64)>,
+}
+
+impl SlowFrames {
+    fn of(times: &[f64], per_frame: Vec<HashMap<String, Duration>>) -> Self {
+        let mut order: Vec<usize> = (0..times.len().min(per_frame.len())).collect();
+        order.sort_by(|&a, &b| times[b].total_cmp(&times[a]));
+        order.truncate((order.len() / 100).max(1));
+        let mut sums: HashMap<String, f64> = HashMap::default();
+        for &i in &order {
+            for (name, took) in &per_frame[i] {
+                *sums.entry(name.clone()).or_default() += took.as_secs_f64() * 1000.0;
+            }
+        }
+        let n = order.len().max(1) as f64;
+        let mut systems: Vec<(String, f64)> = sums.into_iter().map(|(k, v)| (k, v / n)).collect();
+        systems.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Self {
+            frames: order.len(),
+            frame_ms: order.iter().map(|&i| times[i]).sum::<f64>() / n,
+            systems,
+        }
+    }
+
+    fn print(&self) {
+        let summed: f64 = self.systems.iter().map(|s| s.1).sum();
+        println!(
+            "slowest {} frames: {:.3} ms each on average, systems {:.3} ms of it (summed over threads); the largest:",
+            self.frames, self.frame_ms, summed
+        );
+        for (name, ms) in self.systems.iter().take(12) {
+            println!("slow frame system: {:>8.1} us  {}", ms * 1000.0, name);
+        }
     }
 }

@@ -1,14 +1,20 @@
 //! Operating-system priority for background work.
 //!
-//! On a machine with few cores, a chunk generation thread running flat out competes with the
-//! threads that run the frame's systems, and the frame waits for the scheduler. Background
-//! threads at a lower priority still get every idle cycle but yield at once when the frame
-//! needs a core, which is what "nothing hitches" needs on two cores.
+//! On a machine with few cores, a background thread running flat out competes with the threads
+//! that run the frame's systems, and the frame waits for the scheduler. [`BackgroundPriority`]
+//! has two levels. `Low` (nice 9 on Linux) still gets a share of a busy core, in whole time
+//! slices that a waking frame thread must wait out. `Idle` (Linux `SCHED_IDLE`) gets only what
+//! the game's threads leave, and a waking frame thread takes its core back at once. Chunk
+//! generation runs `Low` by default ([`task_pool_plugin`]), because it must keep up with the
+//! player even when the game keeps the cores busy; the model worker runs `Idle` (unless Bevy
+//! renders on a software adapter, which keeps every core busy), because a reply that comes
+//! late falls back to the grammar while a slow frame is seen at once.
 
 use std::sync::Arc;
 
 use bevy::app::{TaskPoolOptions, TaskPoolPlugin};
 use bevy::log::debug;
+use bevy::reflect::Reflect;
 use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
 
 /// Priority of background threads on the 0 (lowest) to 99 (highest) scale of the
@@ -47,6 +53,60 @@ pub fn lower_current_thread_priority() {
     }
 }
 
+/// How a background thread yields to the game's threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Reflect)]
+pub enum BackgroundPriority {
+    /// A lower priority (nice 9 on Linux): about a tenth of a core the game's threads want, all
+    /// of a core they leave. The scheduler still gives the thread whole time slices now and
+    /// then, and a frame thread that wakes meanwhile waits for the slice to end.
+    Low,
+    /// Only what the game's threads leave (Linux `SCHED_IDLE`; [`Low`](Self::Low) elsewhere): a
+    /// frame thread that wakes takes its core back at once. A thread that computes flat out
+    /// (model inference) costs the frame nothing this way, where at `Low` it raised the median
+    /// frame from 0.9 to 2.8 ms on two cores. Work here starves while the game keeps every core
+    /// busy (a software renderer), so requests with deadlines fall back.
+    #[default]
+    Idle,
+}
+
+/// Sets the calling thread's OS priority to `priority`; like
+/// [`lower_current_thread_priority`], failing only logs at debug level.
+pub fn set_current_thread_background_priority(priority: BackgroundPriority) {
+    match priority {
+        BackgroundPriority::Low => lower_current_thread_priority(),
+        BackgroundPriority::Idle => {
+            #[cfg(target_os = "linux")]
+            {
+                use thread_priority::unix::{
+                    NormalThreadSchedulePolicy, ThreadSchedulePolicy,
+                    set_thread_priority_and_policy, thread_native_id,
+                };
+                let result = set_thread_priority_and_policy(
+                    thread_native_id(),
+                    ThreadPriority::Min,
+                    ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+                );
+                if let Err(e) = result {
+                    debug!("aigc_world: could not put a background thread in the idle class: {e}");
+                    lower_current_thread_priority();
+                }
+            }
+            #[cfg(not(target_os = "linux"))]
+            lower_current_thread_priority();
+        }
+    }
+}
+
+/// Whether the calling thread is in the idle scheduling class (Linux `SCHED_IDLE`).
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn current_thread_is_idle_class() -> bool {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy,
+    };
+    thread_schedule_policy()
+        .is_ok_and(|p| p == ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle))
+}
+
 /// Bevy's [`TaskPoolPlugin`] with the async compute threads (where terrain chunks generate) at
 /// background priority. Use it in place of the default on machines with few cores:
 ///
@@ -55,8 +115,18 @@ pub fn lower_current_thread_priority() {
 /// App::new().add_plugins(DefaultPlugins.set(aigc_world::background::task_pool_plugin()));
 /// ```
 pub fn task_pool_plugin() -> TaskPoolPlugin {
+    task_pool_plugin_at(BackgroundPriority::Low)
+}
+
+/// [`task_pool_plugin`] with the async compute threads at `priority`. `Idle` keeps chunk
+/// generation from ever delaying a frame thread, but generation then waits while the game
+/// keeps every core busy (holes in the ground under a software renderer), which is why
+/// [`task_pool_plugin`] uses `Low`.
+pub fn task_pool_plugin_at(priority: BackgroundPriority) -> TaskPoolPlugin {
     let mut options = TaskPoolOptions::default();
-    options.async_compute.on_thread_spawn = Some(Arc::new(lower_current_thread_priority));
+    options.async_compute.on_thread_spawn = Some(Arc::new(move || {
+        set_current_thread_background_priority(priority)
+    }));
     TaskPoolPlugin {
         task_pool_options: options,
     }

@@ -183,7 +183,10 @@ impl BenchSources<'_> {
         self.scatter.as_ref().is_none_or(|s| {
             // A world whose scatter has nothing in reach never counts a chunk: give it time.
             s.is_settled()
-                || (s.pending == 0 && s.in_flight == 0 && world_ready_for > Duration::from_secs(5))
+                || (s.pending == 0
+                    && s.in_flight == 0
+                    && s.applying == 0
+                    && world_ready_for > Duration::from_secs(5))
         })
     }
 

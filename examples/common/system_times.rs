@@ -34,6 +34,18 @@ fn table() -> &'static Mutex<HashMap<String, SystemTime>> {
     TABLE.get_or_init(Default::default)
 }
 
+/// Time per system in the frame under way, for [`end_frame`].
+fn this_frame() -> &'static Mutex<HashMap<String, Duration>> {
+    static FRAME: OnceLock<Mutex<HashMap<String, Duration>>> = OnceLock::new();
+    FRAME.get_or_init(Default::default)
+}
+
+/// The time each system took since the last call (one frame's, when called after each
+/// `app.update()`).
+pub fn end_frame() -> HashMap<String, Duration> {
+    std::mem::take(&mut *this_frame().lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// While set, runs are not summed (another app's frames, such as a baseline's).
 static PAUSED: AtomicBool = AtomicBool::new(false);
 
@@ -45,6 +57,7 @@ pub fn pause(paused: bool) {
 /// Forgets what was summed so far (call it when the measured part starts).
 pub fn reset() {
     table().lock().unwrap_or_else(|e| e.into_inner()).clear();
+    end_frame();
 }
 
 /// What was summed since the last [`reset`], slowest first.
@@ -126,6 +139,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for SystemTimes {
             return;
         }
         let took = entered.elapsed();
+        *this_frame()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(timed.label.clone())
+            .or_default() += took;
         let mut table = table().lock().unwrap_or_else(|e| e.into_inner());
         let entry = table.entry(timed.label.clone()).or_default();
         entry.total += took;

@@ -9,7 +9,9 @@
 //! [`AiRuntimePlugin`] starts the worker, picks the backend (wgpu on Bevy's own device when a
 //! real GPU is present, else the CPU; `assets/ai/default.ai.ron` can force either), turns
 //! finished work into [`AiResponse`] messages and publishes diagnostics. Inference never runs
-//! on the frame thread.
+//! on the frame thread, and the worker's thread is in the idle scheduling class unless Bevy
+//! renders on a software adapter ([`AiRuntimePlugin::worker_priority`]), so a frame thread that
+//! needs its core gets it at once.
 
 pub mod backend;
 pub mod llm;
@@ -27,6 +29,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::AigcWorldSystems;
+use crate::background::BackgroundPriority;
 use crate::config::{ConfigError, parse_ron};
 use crate::kinds::{self, Active, ActiveChanged, FileKind, FileKindPlugin, FileKindSystems};
 pub use backend::ComputeDevice;
@@ -40,12 +43,18 @@ use worker::{CancelToken, ModelWorker};
 pub struct AiRuntimePlugin {
     /// Asset path of the runtime settings (`*.ai.ron`), or `None` for automatic choices.
     pub config_path: Option<String>,
+    /// How the model worker's thread yields to the game's, or `None` (the default) to choose
+    /// at start: [`BackgroundPriority::Idle`], so inference never delays a frame thread, unless
+    /// Bevy renders on a software adapter (lavapipe), which keeps every core busy and would
+    /// starve the worker; then `Low`.
+    pub worker_priority: Option<BackgroundPriority>,
 }
 
 impl Default for AiRuntimePlugin {
     fn default() -> Self {
         Self {
             config_path: Some("ai/default.ai.ron".into()),
+            worker_priority: None,
         }
     }
 }
@@ -280,7 +289,9 @@ impl Plugin for AiRuntimePlugin {
         crate::configure_sets(app);
         let device = Arc::new(Mutex::new(ComputeDevice::Cpu));
         let shared = device.clone();
-        let worker = ModelWorker::spawn(move || DeviceRunner {
+        // Started low; `finish` moves it to the idle class once the renderer is known (a
+        // thread may always lower its priority, but not always raise it again).
+        let worker = ModelWorker::spawn_at(BackgroundPriority::Low, move || DeviceRunner {
             device: shared,
             language: None,
         });
@@ -324,6 +335,13 @@ impl Plugin for AiRuntimePlugin {
     fn finish(&self, app: &mut App) {
         let gpu = find_gpu(app);
         let mut runtime = app.world_mut().resource_mut::<AiRuntime>();
+        let software = gpu.as_ref().is_some_and(|g| g.software);
+        let priority = self.worker_priority.unwrap_or(if software {
+            BackgroundPriority::Low
+        } else {
+            BackgroundPriority::Idle
+        });
+        runtime.worker.set_priority(priority);
         runtime.gpu = gpu;
         let choice = runtime.choice;
         runtime.choose(choice);

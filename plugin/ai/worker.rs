@@ -9,7 +9,7 @@
 use std::collections::BinaryHeap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ use super::backend::GpuSurface;
 use super::llm::loaded::{LanguageModelFile, LanguageModelInfo, LanguageTask};
 use super::nca::NcaWeights;
 use super::surface::SurfaceParams;
+use crate::background::{BackgroundPriority, set_current_thread_background_priority};
 
 /// How urgent a request is; higher runs first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -191,6 +192,15 @@ pub struct ModelWorker {
     submitter: AiSubmitter,
     results: Receiver<AiResult>,
     thread: Option<JoinHandle<()>>,
+    /// A priority the worker takes before its next job (0: none; see [`priority_code`]).
+    priority: Arc<AtomicU8>,
+}
+
+fn priority_code(priority: BackgroundPriority) -> u8 {
+    match priority {
+        BackgroundPriority::Low => 1,
+        BackgroundPriority::Idle => 2,
+    }
 }
 
 /// Submits requests to a [`ModelWorker`] from anywhere (another thread, a dialogue source);
@@ -246,19 +256,31 @@ impl AiTicket {
 
 impl ModelWorker {
     /// Starts a worker thread that will build its runner with `make_runner` (on the worker
-    /// thread, so models and devices are created where they are used).
+    /// thread, so models and devices are created where they are used), at
+    /// [`BackgroundPriority::Low`].
     pub fn spawn<R: ModelRunner>(make_runner: impl FnOnce() -> R + Send + 'static) -> Self {
+        Self::spawn_at(BackgroundPriority::Low, make_runner)
+    }
+
+    /// [`spawn`](Self::spawn) at another background priority.
+    pub fn spawn_at<R: ModelRunner>(
+        priority: BackgroundPriority,
+        make_runner: impl FnOnce() -> R + Send + 'static,
+    ) -> Self {
         let (requests, inbox) = unbounded::<Queued>();
         let (outbox, results) = unbounded();
         let stats = Arc::new(WorkerStats::default());
         let shared = stats.clone();
+        let wanted = Arc::new(AtomicU8::new(0));
+        let wanted_by_worker = wanted.clone();
         let thread = std::thread::Builder::new()
             .name("aigc-model-worker".into())
             .spawn(move || {
-                // Inference is background work: at full priority it took the frame thread's
-                // core (a conversation doubled the flythrough's median frame on two cores).
-                crate::background::lower_current_thread_priority();
-                serve(make_runner(), inbox, outbox, shared)
+                // Inference is background work: at full priority, and still at nice 9, it took
+                // the frame threads' cores (a conversation tripled the flythrough's median
+                // frame on two cores; a plain spinning thread at nice 9 did the same).
+                set_current_thread_background_priority(priority);
+                serve(make_runner(), inbox, outbox, shared, wanted_by_worker)
             })
             .ok();
         Self {
@@ -269,7 +291,16 @@ impl ModelWorker {
             },
             results,
             thread,
+            priority: wanted,
         }
+    }
+
+    /// Moves the worker's thread to `priority` before its next job. Only lowering is sure to
+    /// work: an operating system may refuse a thread leaving the idle class without privileges
+    /// (Linux does), which is logged at debug level.
+    pub fn set_priority(&self, priority: BackgroundPriority) {
+        self.priority
+            .store(priority_code(priority), Ordering::Release);
     }
 
     /// Queues `job` at `priority`.
@@ -322,6 +353,7 @@ fn serve<R: ModelRunner>(
     inbox: Receiver<Queued>,
     outbox: Sender<AiResult>,
     stats: Arc<WorkerStats>,
+    priority: Arc<AtomicU8>,
 ) {
     let mut queue = BinaryHeap::new();
     loop {
@@ -343,6 +375,11 @@ fn serve<R: ModelRunner>(
             }
         };
         stats.waiting.fetch_sub(1, Ordering::Relaxed);
+        match priority.swap(0, Ordering::Acquire) {
+            1 => set_current_thread_background_priority(BackgroundPriority::Low),
+            2 => set_current_thread_background_priority(BackgroundPriority::Idle),
+            _ => {}
+        }
         let (output, elapsed_ms) = if next.cancel.is_cancelled() {
             (Err(AiError::Cancelled), 0.0)
         } else {
@@ -389,6 +426,35 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn the_worker_runs_at_background_priority() {
+        /// Reports, for each job, whether its thread is in the idle scheduling class.
+        struct ReportsClass(Sender<bool>);
+        impl ModelRunner for ReportsClass {
+            fn run(&mut self, _: &AiJob, _: &CancelToken) -> Result<AiOutput, AiError> {
+                let _ = self
+                    .0
+                    .send(crate::background::current_thread_is_idle_class());
+                Ok(AiOutput::Done)
+            }
+        }
+        let job = || job(3);
+        let (tx, rx) = crossbeam::channel::bounded(4);
+        let worker = ModelWorker::spawn_at(BackgroundPriority::Idle, move || ReportsClass(tx));
+        worker.submit(AiPriority::Normal, job());
+        let idle = rx.recv_timeout(Duration::from_secs(10)).expect("a job ran");
+        assert!(idle, "the model worker is not in the idle scheduling class");
+        assert!(
+            !crate::background::current_thread_is_idle_class(),
+            "only the worker's thread changes"
+        );
+        // A worker started low moves to the idle class before its next job when asked.
+        let (tx, rx) = crossbeam::channel::bounded(4);
+        let worker = ModelWorker::spawn(move || ReportsClass(tx));
+        worker.submit(AiPriority::Normal, job());
+        assert!(!rx.recv_timeout(Duration::from_secs(10)).expect("a job ran"));
+        worker.set_priority(BackgroundPriority::Idle);
+        worker.submit(AiPriority::Normal, job());
+        assert!(rx.recv_timeout(Duration::from_secs(10)).expect("a job ran"));
+
         let before = crate::background::current_nice().expect("a nice value");
         let (tx, rx) = crossbeam::channel::bounded(1);
         let _worker = ModelWorker::spawn(move || {

@@ -7,13 +7,15 @@
 //! | [`ScatterWorld`] | the rules compiled for one world's terrain: per-chunk placement and "objects near a point" |
 //! | [`meshes`] | procedural meshes: seeded trees, conifers, bushes, faceted rocks, grass tufts |
 //! | `wind` (feature `render`) | grass and trees swaying in the wind in `shaders/grass.wgsl`, `WindSettings` |
-//! | [`ScatterPlugin`] | the ECS shell: placement tasks beside chunk generation, objects as children of their chunk, [`ScatterStats`], [`ScatterIndex`] |
+//! | [`ScatterPlugin`] | the ECS shell: placement tasks beside chunk generation, [`ScatterStats`], [`ScatterIndex`] |
+//! | `apply` | spawning objects as children of their chunk within [`ScatterSettings`], despawning those that leave |
 //!
 //! A chunk gets the layers whose view distance reaches it once it has a mesh; placement runs on
 //! the async compute pool, the objects spawn within the world's per-frame apply budget and go
 //! with their chunk. Trees, bushes and rocks are one entity each sharing a mesh per (kind,
 //! variant) and one material, so Bevy batches them; a chunk's grass is one mesh.
 
+mod apply;
 pub mod ground;
 pub mod meshes;
 pub mod place;
@@ -28,6 +30,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 
+pub use apply::ScatterSettings;
 pub use ground::GroundGrid;
 pub use place::{
     ALL_LAYERS, Ground, GroundPoint, LayerMask, LayerPlan, Placement, ScatterSet, objects_near,
@@ -66,9 +69,11 @@ impl Plugin for ScatterPlugin {
             self.path.clone(),
             ScatterRules::builtin(),
         ))
+        .register_type::<ScatterSettings>()
+        .init_resource::<ScatterSettings>()
         .init_resource::<ScatterStats>()
         .init_resource::<ScatterIndex>()
-        .init_resource::<spawn::ScatterDespawns>()
+        .init_resource::<apply::ScatterDespawns>()
         .configure_sets(
             Update,
             (ScatterSystems::Plan, ScatterSystems::Apply)
@@ -86,14 +91,14 @@ impl Plugin for ScatterPlugin {
                     .after(kinds::FileKindSystems)
                     .in_set(AigcWorldSystems::Config),
                 (
-                    spawn::poll_scatter.run_if(any_with_component::<spawn::ScatterTask>),
+                    apply::poll_scatter.run_if(any_with_component::<spawn::ScatterTask>),
                     spawn::plan_scatter.run_if(spawn::plan_may_change),
                 )
                     .chain()
                     .in_set(ScatterSystems::Plan),
                 (
-                    spawn::apply_scatter.run_if(any_with_component::<spawn::ScatterReady>),
-                    spawn::despawn_scatter.run_if(spawn::despawns_queued),
+                    apply::apply_scatter.run_if(any_with_component::<apply::ScatterReady>),
+                    apply::despawn_scatter.run_if(apply::despawns_queued),
                     spawn::update_scatter_stats.run_if(spawn::stats_may_change),
                 )
                     .chain()

@@ -1,14 +1,14 @@
-//! The ECS shell of scatter: which chunks want which layers, placement on the task pool, and
-//! spawning the results as children of the chunk within the per-frame apply budget.
+//! The ECS shell of scatter: which chunks want which layers, placement on the task pool, the
+//! index of what is placed and the stats. Spawning the results is [`apply`](super::apply).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bevy::platform::collections::HashMap;
 use bevy::platform::time::Instant;
 use bevy::prelude::*;
-use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
+use bevy::tasks::{AsyncComputeTaskPool, Task};
 
+use super::apply::{ScatterReady, clear_objects};
 use super::meshes::{ObjectMesh, grass_mesh};
 use super::{ActiveScatter, LayerMask, ObjectKind, Placement, ScatterWorld};
 use crate::config::ActiveWorld;
@@ -20,16 +20,6 @@ use crate::terrain::{
 /// generation); more on slower frames (see [`catch_up_factor`]), so a slow renderer does not
 /// wait minutes for the trees of its starting area.
 const MAX_TASKS: usize = 2;
-
-/// Objects spawned per frame at 60 fps (more on slower frames, see
-/// [`catch_up_factor`]): spawning is applied after the systems run, so the time budget alone
-/// would not see it.
-const MAX_SPAWNS: usize = 250;
-
-/// Objects despawned per frame at 60 fps (more on slower frames): a layer leaving a chunk, or a
-/// chunk re-placed after an edit, hands its objects to [`ScatterDespawns`] instead of dropping
-/// hundreds in one frame.
-const MAX_DESPAWNS: usize = 250;
 
 /// Observers may drift this far (metres) before chunks are checked again.
 const REPLAN_M: f32 = 4.0;
@@ -47,6 +37,8 @@ pub struct ScatterStats {
     pub in_flight: usize,
     /// Chunks waiting for a placement task.
     pub pending: usize,
+    /// Chunks placed whose objects are still being spawned (a few hundred objects a frame).
+    pub applying: usize,
     /// Chunks placed since start.
     pub placed_total: u64,
     /// Mean milliseconds (on a pool thread) to place one chunk, over all chunks so far.
@@ -62,7 +54,7 @@ pub struct ScatterStats {
 impl ScatterStats {
     /// Whether every chunk in range has what it wants and nothing is in flight.
     pub fn is_settled(&self) -> bool {
-        self.in_flight == 0 && self.pending == 0 && self.chunks > 0
+        self.in_flight == 0 && self.pending == 0 && self.applying == 0 && self.chunks > 0
     }
 }
 
@@ -94,18 +86,14 @@ pub struct CompiledScatter {
 /// Placements of the chunks that have them, for "what stands near here" without recomputing.
 #[derive(Resource, Default, Debug)]
 pub struct ScatterIndex {
-    chunks: HashMap<ChunkCoord, Arc<Vec<Placement>>>,
-    owners: HashMap<Entity, ChunkCoord>,
+    pub(super) chunks: HashMap<ChunkCoord, Arc<Vec<Placement>>>,
+    pub(super) owners: HashMap<Entity, ChunkCoord>,
     chunk_size: f64,
     /// Something was placed or cleared since the stats were counted.
-    dirty: bool,
+    pub(super) dirty: bool,
     /// A scatter system timed itself this frame (else [`ScatterStats::frame_ms`] goes to 0).
-    timed: bool,
+    pub(super) timed: bool,
 }
-
-/// Objects on their way out, despawned a few hundred a frame (oldest first).
-#[derive(Resource, Default, Debug)]
-pub(crate) struct ScatterDespawns(VecDeque<Entity>);
 
 impl ScatterIndex {
     /// Placed objects within `radius` metres (horizontally) of world `(x, z)` on chunks that are
@@ -147,33 +135,29 @@ impl ScatterIndex {
 /// A chunk's objects are being placed.
 #[derive(Component)]
 pub(crate) struct ScatterTask {
-    task: Task<Placed>,
+    pub(super) task: Task<Placed>,
     version: (u64, u64),
     mask: LayerMask,
 }
-
-/// A finished placement waiting for the apply budget.
-#[derive(Component)]
-pub(crate) struct ScatterReady(Option<Placed>);
 
 /// A chunk's objects are spawned (as its children), for these layers.
 #[derive(Component)]
 pub(crate) struct ScatterPlaced {
-    version: (u64, u64),
-    mask: LayerMask,
-    entities: usize,
-    instances: usize,
+    pub(super) version: (u64, u64),
+    pub(super) mask: LayerMask,
+    pub(super) entities: usize,
+    pub(super) instances: usize,
 }
 
 pub(crate) struct Placed {
-    coord: ChunkCoord,
+    pub(super) coord: ChunkCoord,
     /// Layers already shown when the task started, not placed again.
-    have: LayerMask,
-    placements: Vec<Placement>,
-    grass: Option<ObjectMesh>,
-    version: (u64, u64),
-    mask: LayerMask,
-    ms: f64,
+    pub(super) have: LayerMask,
+    pub(super) placements: Vec<Placement>,
+    pub(super) grass: Option<ObjectMesh>,
+    pub(super) version: (u64, u64),
+    pub(super) mask: LayerMask,
+    pub(super) ms: f64,
 }
 
 /// Whether [`compile_scatter`] may have something to do: the rules or the ground changed, or
@@ -363,232 +347,6 @@ pub(crate) fn plan_scatter(
     stats.frame_ms = start.elapsed().as_secs_f64() * 1000.0;
 }
 
-/// Hands a chunk's scatter children, except those of the layers in `keep`, to
-/// [`ScatterDespawns`]: they are past their view distance already. With `now`, they go at once
-/// (a chunk re-placed after an edit: its new objects must not stand beside the old ones).
-fn clear_objects(keep: LayerMask, now: bool) -> impl FnOnce(EntityWorldMut) + Send + 'static {
-    move |entity: EntityWorldMut| {
-        let id = entity.id();
-        let world = entity.into_world_mut();
-        let children: Vec<Entity> = world
-            .get::<Children>(id)
-            .map(|c| c.iter().collect())
-            .unwrap_or_default();
-        let leaving: Vec<Entity> = children
-            .into_iter()
-            .filter(|&child| {
-                world
-                    .get::<ScatterObject>(child)
-                    .is_some_and(|o| o.layer >= 64 || keep & (1 << o.layer) == 0)
-            })
-            .collect();
-        if leaving.is_empty() {
-            return;
-        }
-        if now {
-            for child in leaving {
-                world.despawn(child);
-            }
-            return;
-        }
-        if let Some(mut queue) = world.get_resource_mut::<ScatterDespawns>() {
-            queue.0.extend(leaving);
-        }
-    }
-}
-
-/// Whether objects wait to be despawned.
-pub(crate) fn despawns_queued(queue: Res<ScatterDespawns>) -> bool {
-    !queue.0.is_empty()
-}
-
-/// Despawns objects handed to [`ScatterDespawns`], at most [`MAX_DESPAWNS`] a frame at 60 fps.
-pub(crate) fn despawn_scatter(
-    mut commands: Commands,
-    time: Res<Time<Real>>,
-    mut queue: ResMut<ScatterDespawns>,
-) {
-    if queue.0.is_empty() {
-        return;
-    }
-    let n = (MAX_DESPAWNS as f64 * catch_up_factor(time.delta_secs_f64() * 1000.0)) as usize;
-    let n = n.min(queue.0.len());
-    for e in queue.0.drain(..n) {
-        // The chunk may have taken it along already.
-        commands.entity(e).try_despawn();
-    }
-}
-
-/// Moves finished placements into [`ScatterReady`].
-pub(crate) fn poll_scatter(
-    mut commands: Commands,
-    mut tasks: Query<(Entity, &mut ScatterTask)>,
-    mut stats: ResMut<ScatterStats>,
-) {
-    for (e, mut task) in &mut tasks {
-        if let Some(done) = check_ready(&mut task.task) {
-            let n = stats.placed_total as f64;
-            stats.mean_place_ms = (stats.mean_place_ms * n + done.ms) / (n + 1.0);
-            stats.max_place_ms = stats.max_place_ms.max(done.ms);
-            stats.placed_total += 1;
-            stats.in_flight = stats.in_flight.saturating_sub(1);
-            commands
-                .entity(e)
-                .remove::<ScatterTask>()
-                .insert(ScatterReady(Some(done)));
-        }
-    }
-}
-
-/// Spawns ready placements as children of their chunk within the world's per-frame apply
-/// budget and [`MAX_SPAWNS`] objects (at least one chunk a frame).
-pub(crate) fn apply_scatter(
-    mut commands: Commands,
-    time: Res<Time<Real>>,
-    world: Option<Res<ActiveWorld>>,
-    compiled: Option<Res<CompiledScatter>>,
-    mut ready: Query<(
-        Entity,
-        &mut ScatterReady,
-        &Transform,
-        Option<&ScatterPlaced>,
-    )>,
-    #[cfg(feature = "render")] mut visuals: super::visuals::VisualParams,
-    mut index: ResMut<ScatterIndex>,
-    mut stats: ResMut<ScatterStats>,
-) {
-    let start = Instant::now();
-    let (Some(world), Some(compiled)) = (world, compiled) else {
-        return;
-    };
-    let budget =
-        world.config().streaming.apply_budget_ms * catch_up_factor(time.delta_secs_f64() * 1000.0);
-    let catch_up = catch_up_factor(time.delta_secs_f64() * 1000.0);
-    let max_spawns = (MAX_SPAWNS as f64 * catch_up) as usize;
-    let mut applied = 0;
-    let mut spawned = 0;
-    for (e, mut result, chunk_transform, placed) in &mut ready {
-        if applied > 0
-            && (start.elapsed().as_secs_f64() * 1000.0 >= budget || spawned >= max_spawns)
-        {
-            break;
-        }
-        let Some(done) = result.0.take() else {
-            continue;
-        };
-        // Placement is a function of the version, so objects of layers already shown stay:
-        // only layers that left are despawned, only layers that came are spawned.
-        let old = placed
-            .filter(|p| p.version == done.version)
-            .map_or(0, |p| p.mask);
-        let keep = old & done.mask & done.have;
-        let replaced = placed.is_some_and(|p| p.version != done.version);
-        commands
-            .entity(e)
-            .remove::<ScatterReady>()
-            .queue(clear_objects(keep, replaced));
-        index.dirty = true;
-        if done.version != compiled.version {
-            commands.entity(e).remove::<ScatterPlaced>();
-            continue;
-        }
-        let new = |p: &Placement| keep & (1 << p.layer) == 0;
-        spawned += done
-            .placements
-            .iter()
-            .filter(|p| p.kind != ObjectKind::Grass && new(p))
-            .count();
-        applied += 1;
-        let origin = chunk_transform.translation;
-        let layers = &compiled.world.set.layers;
-        for p in done
-            .placements
-            .iter()
-            .filter(|p| p.kind != ObjectKind::Grass && new(p))
-        {
-            let up = Vec3::from_array(p.up);
-            let rotation = Quat::from_rotation_arc(Vec3::Y, up) * Quat::from_rotation_y(p.yaw);
-            let transform = Transform {
-                translation: Vec3::from_array(p.position) - origin,
-                rotation,
-                scale: Vec3::splat(p.scale),
-            };
-            let mut object = commands.spawn((
-                ScatterObject {
-                    layer: p.layer,
-                    kind: p.kind,
-                    id: p.id,
-                    instances: 1,
-                },
-                transform,
-                ChildOf(e),
-            ));
-            #[cfg(feature = "render")]
-            visuals.dress(&mut object, p, layers[p.layer as usize].view_distance);
-            #[cfg(not(feature = "render"))]
-            let _ = (&mut object, layers);
-        }
-        let grass_layer = done
-            .placements
-            .iter()
-            .find(|p| p.kind == ObjectKind::Grass)
-            .map(|p| p.layer);
-        if let Some(grass) = done
-            .grass
-            .filter(|_| grass_layer.is_some_and(|l| keep & (1 << l) == 0))
-        {
-            let tufts = done
-                .placements
-                .iter()
-                .filter(|p| p.kind == ObjectKind::Grass)
-                .collect::<Vec<_>>();
-            let layer = tufts.first().map_or(0, |p| p.layer);
-            let mut object = commands.spawn((
-                ScatterObject {
-                    layer,
-                    kind: ObjectKind::Grass,
-                    id: 0,
-                    instances: tufts.len() as u32,
-                },
-                Transform::from_xyz(0.0, 0.0, 0.0),
-                ChildOf(e),
-            ));
-            #[cfg(feature = "render")]
-            visuals.dress_grass(&mut object, grass, layers[layer as usize].view_distance);
-            #[cfg(not(feature = "render"))]
-            let _ = (&mut object, grass);
-        }
-        // The chunk's placements: the kept layers' from before, and the new ones.
-        let mut all: Vec<Placement> = index
-            .chunks
-            .get(&done.coord)
-            .map(|v| {
-                v.iter()
-                    .filter(|p| keep & (1 << p.layer) != 0)
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default();
-        all.extend(done.placements);
-        let instances = all.len();
-        let objects = all.iter().filter(|p| p.kind != ObjectKind::Grass).count();
-        let has_grass = all.iter().any(|p| p.kind == ObjectKind::Grass);
-        commands.entity(e).insert(ScatterPlaced {
-            version: done.version,
-            mask: done.mask,
-            entities: objects + usize::from(has_grass),
-            instances,
-        });
-        index.owners.insert(e, done.coord);
-        index.chunks.insert(done.coord, Arc::new(all));
-    }
-    if !std::mem::replace(&mut index.timed, true) {
-        // Planning did not run this frame: this is the frame's only timing.
-        stats.frame_ms = 0.0;
-    }
-    stats.frame_ms += start.elapsed().as_secs_f64() * 1000.0;
-}
-
 /// Whether [`update_scatter_stats`] may have something to do: objects were placed or cleared,
 /// a chunk with objects went, or a frame's timing is still shown.
 pub(crate) fn stats_may_change(
@@ -597,7 +355,7 @@ pub(crate) fn stats_may_change(
     mut removed: RemovedComponents<ScatterPlaced>,
 ) -> bool {
     let removed = removed.read().count() > 0;
-    index.dirty || index.timed || stats.frame_ms != 0.0 || removed
+    index.dirty || index.timed || stats.frame_ms != 0.0 || stats.applying != 0 || removed
 }
 
 /// Forgets chunks that were despawned, and counts what is shown when that changed (nothing per
@@ -605,9 +363,14 @@ pub(crate) fn stats_may_change(
 pub(crate) fn update_scatter_stats(
     mut removed: RemovedComponents<ScatterPlaced>,
     placed: Query<&ScatterPlaced>,
+    ready: Query<(), With<ScatterReady>>,
     mut index: ResMut<ScatterIndex>,
     mut stats: ResMut<ScatterStats>,
 ) {
+    let applying = ready.iter().count();
+    if stats.applying != applying {
+        stats.applying = applying;
+    }
     for e in removed.read() {
         index.dirty = true;
         if placed.contains(e) {

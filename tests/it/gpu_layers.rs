@@ -81,6 +81,7 @@ fn learned_layers_grown_on_the_gpu_are_copied_into_the_layer_arrays() {
         WorldConfigPlugin { path: None },
         AiRuntimePlugin {
             config_path: Some("gpu.ai.ron".into()),
+            ..default()
         },
         TexturePlugin {
             path: Some("test.textures.ron".into()),

@@ -31,7 +31,10 @@ fn app(dir: &Dir) -> App {
                 .set(WorldConfigPlugin { path: None })
                 .set(NpcPlugin { path: None })
                 .set(DialoguePlugin { path: None })
-                .set(AiRuntimePlugin { config_path: None })
+                .set(AiRuntimePlugin {
+                    config_path: None,
+                    ..default()
+                })
                 .set(TexturePlugin {
                     path: None,
                     learned: false,

@@ -402,3 +402,70 @@ fn scatter_follows_a_flying_observer_with_bounded_entities() {
     let last = check(&mut app, eye);
     assert!(last.placed_total > first.placed_total, "{last:?}");
 }
+
+/// With a small spawn allowance a frame, no frame spawns more objects than it allows, chunks
+/// with more objects than that are finished over several frames, and every chunk ends up with
+/// all of its objects.
+#[test]
+fn a_frame_spawns_no_more_objects_than_it_allows() {
+    use aigc_world::prelude::*;
+    use aigc_world::scatter::{ScatterObject, ScatterSettings};
+    use aigc_world::terrain::catch_up_factor;
+    use bevy::prelude::*;
+
+    use crate::common::scatter_app;
+
+    let per_frame = 2;
+    let mut app = scatter_app();
+    app.insert_resource(ScatterSettings {
+        max_spawns_per_frame: per_frame,
+        ..default()
+    });
+    app.world_mut().spawn((
+        WorldObserver {
+            view_radius_m: Some(128.0),
+        },
+        Transform::from_xyz(3.5 * 64.0, 60.0, -0.5 * 64.0).looking_to(Vec3::X, Vec3::Y),
+    ));
+    let count = |app: &mut App| {
+        let mut q = app.world_mut().query::<&ScatterObject>();
+        q.iter(app.world()).count()
+    };
+    let start = std::time::Instant::now();
+    let mut before = count(&mut app);
+    let mut largest_allowance = 0;
+    loop {
+        app.update();
+        let delta_ms = app.world().resource::<Time<Real>>().delta_secs_f64() * 1000.0;
+        let allowance = ((per_frame as f64 * catch_up_factor(delta_ms)) as usize).max(1);
+        largest_allowance = largest_allowance.max(allowance);
+        let now = count(&mut app);
+        assert!(
+            now <= before + allowance,
+            "{} objects spawned in a frame that allows {allowance}",
+            now - before
+        );
+        before = now;
+        if app.world().resource::<TerrainStats>().is_settled()
+            && app.world().resource::<ScatterStats>().is_settled()
+        {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 300, "scatter did not settle");
+    }
+    let stats = app.world().resource::<ScatterStats>().clone();
+    assert_eq!(count(&mut app), stats.entities, "{stats:?}");
+    // Some chunk held more objects than any frame allowed, so it was spawned over several.
+    let mut per_chunk = std::collections::HashMap::<Entity, usize>::new();
+    let mut q = app.world_mut().query::<(&ScatterObject, &ChildOf)>();
+    for (object, parent) in q.iter(app.world()) {
+        if object.kind != ObjectKind::Grass {
+            *per_chunk.entry(parent.parent()).or_default() += 1;
+        }
+    }
+    let most = per_chunk.values().copied().max().unwrap_or(0);
+    assert!(
+        most > largest_allowance,
+        "the fullest chunk has {most} objects, a frame allowed up to {largest_allowance}"
+    );
+}

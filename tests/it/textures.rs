@@ -65,7 +65,10 @@ fn app(dir: &std::path::Path) -> App {
             ..default()
         },
         WorldConfigPlugin { path: None },
-        AiRuntimePlugin { config_path: None },
+        AiRuntimePlugin {
+            config_path: None,
+            ..default()
+        },
         TexturePlugin {
             path: Some("test.textures.ron".into()),
             learned: true,
