@@ -30,11 +30,14 @@
 //! `--talk` keeps a conversation going during the flight: whenever no reply is on its way, the
 //! player says a line to the nearest NPC, so the language model (when `assets/ai/npc.llm.ron`
 //! has one and it is fetched) generates on its worker while the frames are timed. The start
-//! waits for the model to load, and the line ends with the replies and who answered them.
+//! waits for the model to load, and the line ends with the replies and who answered them, the
+//! median time of the frames in which a line was said, and how many frames after the last line
+//! each of the 12 slowest frames came.
 //!
 //! `--systems` prints where the frame's time went during the flight, per system (and per
 //! system's deferred commands): mean microseconds per frame, the longest run, runs; the 25
-//! slowest, or every system that ran with `--all-systems`. It reads
+//! slowest, or every system that ran with `--all-systems`; then the slowest 1% of frames: their
+//! mean time and the systems inside them. It reads
 //! Bevy's `trace` spans, so build with this crate's `trace` feature:
 //!
 //! ```text
