@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example erosion_preview -- --out target/erosion_preview
-//! cargo run --release --example erosion_preview -- --model assets/models/erosion/default.erosion
+//! cargo run --release --example erosion_preview -- --model assets/models/default.erosion
 //! ```
 //!
 //! Options: `--world PATH` (default `assets/worlds/default.world.ron`), `--x M --z M` (the tile's

@@ -20,7 +20,9 @@
 //! Every run ends with a second line, the baseline the plugin's own cost is read against: an
 //! empty `MinimalPlugins` app updated in the same process, half a frame after each of the
 //! flight's frames, so both see the machine in the same state (`--speed 0` measures the idle
-//! cost: nothing moves, nothing arrives).
+//! cost: nothing moves, nothing arrives). A third line does the same for that app with
+//! `AssetPlugin` (the engine plugin the world needs besides those), to tell Bevy's asset
+//! machinery apart from the plugin's own cost.
 //! `--seed N` replaces the world file's seed. `--one-thread` runs every schedule's systems on
 //! the frame thread (Bevy's single-threaded executor), in the flight and the baseline alike.
 //! `--idle-generation` runs chunk generation in the idle scheduling class
@@ -281,7 +283,8 @@ fn main() -> ExitCode {
     let size = app.world().resource::<ActiveWorld>().config().chunk.size_m as f32;
     // The baseline runs interleaved with the flight, half a frame after each of its frames, so
     // both see the same machine (its load, its clock speed) at the same time.
-    let mut empty = EmptyApp::new(frames, args.one_thread);
+    let mut empty = EmptyApp::new(frames, args.one_thread, false);
+    let mut engine = EmptyApp::new(frames, args.one_thread, true);
     let mut next_frame = Instant::now();
     for _ in 0..frames {
         x += step;
@@ -319,6 +322,8 @@ fn main() -> ExitCode {
         next_frame += FRAME;
         sleep_until(next_frame - FRAME / 2);
         empty.frame();
+        sleep_until(next_frame - FRAME / 4);
+        engine.frame();
         sleep_until(next_frame);
     }
 
@@ -382,6 +387,16 @@ fn main() -> ExitCode {
         ours.p50 - empty.p50,
         ours.p99 - empty.p99
     );
+    let engine = engine.percentiles();
+    println!(
+        "baseline: engine_app (the same with AssetPlugin) interleaved frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} overhead_p50_ms={:.3} overhead_p99_ms={:.3}",
+        frames,
+        engine.p50,
+        engine.p99,
+        engine.max,
+        ours.p50 - engine.p50,
+        ours.p99 - engine.p99
+    );
     drop(app);
     ExitCode::SUCCESS
 }
@@ -417,8 +432,6 @@ fn sleep_until(at: Instant) {
     thread::sleep(at.saturating_duration_since(Instant::now()));
 }
 
-/// The baseline: an empty `MinimalPlugins` app (with transforms, as a game has), timed frame by
-/// frame between the flight's frames.
 /// Runs every schedule's systems on the frame thread, one after the other (`--one-thread`):
 /// on two cores, handing systems to another thread can cost more than running them.
 fn run_schedules_on_one_thread(app: &mut App) {
@@ -428,19 +441,29 @@ fn run_schedules_on_one_thread(app: &mut App) {
     }
 }
 
+/// The baselines: an empty `MinimalPlugins` app (with transforms, as a game has), and the same
+/// with `AssetPlugin` (which the plugin needs, as any game with assets has), timed frame by
+/// frame between the flight's frames.
 struct EmptyApp {
     app: App,
     times: Vec<f64>,
 }
 
 impl EmptyApp {
-    fn new(frames: usize, one_thread: bool) -> Self {
+    fn new(frames: usize, one_thread: bool, assets: bool) -> Self {
         let mut app = App::new();
         app.add_plugins((
             MinimalPlugins.set(aigc_world::background::task_pool_plugin()),
             TransformPlugin,
         ))
         .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME));
+        if assets {
+            // The engine plugin the world needs besides these, set up as the flight's is.
+            app.add_plugins(AssetPlugin {
+                file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
+                ..default()
+            });
+        }
         app.finish();
         app.cleanup();
         if one_thread {

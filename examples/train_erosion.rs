@@ -5,12 +5,15 @@
 //! cargo run --release --example train_erosion -- --out assets/models/default.erosion
 //! ```
 //!
-//! Training squares are taken at random places of the world (`--world PATH`, default
-//! `assets/worlds/default.world.ron`) within `--radius M` metres of the origin (default 4000),
-//! skipping squares under the sea; held-out squares come from a disjoint band further east, so
-//! the reported error is on ground the model never saw. Other options: `--pairs N` (training
-//! squares, default 96), `--held-out N` (default 12), `--side N` (cells per square, default 96),
-//! `--iterations N` (default 4000), `--minutes M` (stop early after M minutes, default 8),
+//! Held-out squares come from a band east of the origin (x from `--radius M` + 2000 to twice
+//! that + 2000 metres, z within `--radius`; default radius 4000) of the world (`--world PATH`,
+//! default `assets/worlds/default.world.ron`); training squares are taken at random places
+//! within `--train-radius M` metres of the origin (default 16000), skipping squares under the
+//! sea and any that reach into the held-out band, so the reported error is on ground the model
+//! never saw. Other options: `--pairs N` (training squares, default 768: the model generalises
+//! better from many squares of a wide area than from a few near the origin), `--held-out N`
+//! (default 12), `--side N` (cells per square, default 96), `--iterations N` (default 4000),
+//! `--minutes M` (stop early after M minutes, default 10),
 //! `--hidden N`, `--dilations D,D,..` (one 3x3 layer per dilation, default 1,2,4,8), `--seed N`,
 //! `--runs N` (simulator runs, differently seeded, whose mean height
 //! change is the target: droplet erosion is stochastic, default 1; four runs changed the
@@ -34,6 +37,7 @@ struct Args {
     world: PathBuf,
     out: PathBuf,
     radius: f64,
+    train_radius: f64,
     pairs: usize,
     held_out: usize,
     side: usize,
@@ -47,10 +51,11 @@ fn parse_args() -> Result<Args, String> {
         world: "assets/worlds/default.world.ron".into(),
         out: PathBuf::new(),
         radius: 4000.0,
-        pairs: 96,
+        train_radius: 16000.0,
+        pairs: 768,
         held_out: 12,
         side: 96,
-        minutes: 8.0,
+        minutes: 10.0,
         runs: 1,
         config: ErosionTrainConfig {
             iterations: 4000,
@@ -58,7 +63,7 @@ fn parse_args() -> Result<Args, String> {
         },
     };
     const USAGE: &str = "usage: train_erosion --out FILE.erosion [--world RON] [--radius M] \
-                         [--pairs N] [--held-out N] [--side N] [--iterations N] [--minutes M] \
+                         [--train-radius M] [--pairs N] [--held-out N] [--side N] [--iterations N] [--minutes M] \
                          [--hidden N] [--dilations 1,2,4,8] [--seed N] [--runs N]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -68,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
             "--world" => args.world = value()?.into(),
             "--out" => args.out = value()?.into(),
             "--radius" => args.radius = number(value()?)?,
+            "--train-radius" => args.train_radius = number(value()?)?,
             "--pairs" => args.pairs = number(value()?)? as usize,
             "--held-out" => args.held_out = number(value()?)? as usize,
             "--side" => args.side = (number(value()?)? as usize).max(8),
@@ -105,7 +111,8 @@ fn pairs(
     generator: &TerrainGenerator,
     args: &Args,
     count: usize,
-    x_range: (f64, f64),
+    (x_range, z_radius): ((f64, f64), f64),
+    avoid: Option<[f64; 4]>,
     rng: &mut SplitMix,
 ) -> (Vec<TrainingPair>, Vec<TrainingPair>) {
     let params = ErosionParams::default();
@@ -116,8 +123,17 @@ fn pairs(
     while out.len() < count && tries < count * 50 {
         tries += 1;
         let x = x_range.0 + f64::from(rng.next_f32()) * (x_range.1 - x_range.0);
-        let z = (f64::from(rng.next_f32()) * 2.0 - 1.0) * args.radius;
+        let z = (f64::from(rng.next_f32()) * 2.0 - 1.0) * z_radius;
         let half = args.side as f64 * spacing / 2.0;
+        let reach = (args.side + 2 * margin) as f64 * spacing;
+        if let Some([x0, x1, z0, z1]) = avoid
+            && x + reach > x0
+            && x - reach < x1
+            && z + reach > z0
+            && z - reach < z1
+        {
+            continue;
+        }
         if generator.height_at(x + half, z + half) < 2.0 {
             continue;
         }
@@ -143,12 +159,14 @@ fn run() -> Result<(), String> {
     say(
         &mut log,
         format!(
-            "train_erosion: world {}, {} training squares within {} m, {} held out, side {}, \
+            "train_erosion: world {}, {} training squares within {} m, {} held out (band from \
+             radius {} m), side {}, \
              targets averaged over {} simulator runs, {:?}, simulator {:?}",
             args.world.display(),
             args.pairs,
-            args.radius,
+            args.train_radius,
             args.held_out,
+            args.radius,
             args.side,
             args.runs,
             args.config,
@@ -158,12 +176,24 @@ fn run() -> Result<(), String> {
     let start = Instant::now();
     let mut rng = SplitMix::new(args.config.seed ^ 0xda7a);
     let r = args.radius;
-    let (train, _) = pairs(&generator, &args, args.pairs, (-r, r), &mut rng);
+    // Held-out squares come from a band east of the training area; a wider training area
+    // (`--train-radius`) leaves that band (and a square's reach around it) out.
+    let band = [r + 2000.0, 2.0 * r + 2000.0, -r, r];
+    let t = args.train_radius;
+    let (train, _) = pairs(
+        &generator,
+        &args,
+        args.pairs,
+        ((-t, t), t),
+        Some(band),
+        &mut rng,
+    );
     let (held, held_single) = pairs(
         &generator,
         &args,
         args.held_out,
-        (r + 2000.0, 2.0 * r + 2000.0),
+        ((band[0], band[1]), r),
+        None,
         &mut rng,
     );
     say(

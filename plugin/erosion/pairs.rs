@@ -52,10 +52,15 @@ pub fn make_pair_averaged(
     params: &ErosionParams,
     runs: usize,
 ) -> (TrainingPair, TrainingPair) {
-    let sim_margin = params.margin().max(margin);
-    let noise = noise_tile(generator, ix0, iz0, side, sim_margin);
-    let cut = sim_margin - margin;
-    let keep = noise.crop(cut, cut, side + 2 * margin, side + 2 * margin);
+    // The simulator always runs on the square plus its own margin, so targets do not depend on
+    // how far the model reads.
+    let sim_margin = params.margin();
+    let wide = sim_margin.max(margin);
+    let all = noise_tile(generator, ix0, iz0, side, wide);
+    let cut = wide - margin;
+    let keep = all.crop(cut, cut, side + 2 * margin, side + 2 * margin);
+    let cut = wide - sim_margin;
+    let noise = all.crop(cut, cut, side + 2 * sim_margin, side + 2 * sim_margin);
     let before = noise.crop(sim_margin, sim_margin, side, side);
     let mut sum = vec![0.0f32; side * side];
     let mut first = Vec::new();

@@ -9,7 +9,7 @@ use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 
 use super::{ActiveNpcConfig, Npc, NpcRecord, NpcWorld, populate_chunk};
 use crate::config::ActiveWorld;
-use crate::terrain::{ObserverPoses, TerrainChunk, TerrainSampler, WorldObserver};
+use crate::terrain::{ChunkChanges, ObserverPoses, TerrainChunk, TerrainSampler, WorldObserver};
 
 /// Placement tasks allowed at once (the async pool is shared with terrain generation).
 const MAX_TASKS: usize = 2;
@@ -70,18 +70,16 @@ pub(crate) struct LastPlan {
 /// Observers may drift this far (metres) before chunks are checked again.
 const REPLAN_M: f32 = 4.0;
 
-/// Starts placement on chunks that came into range, and removes people from chunks that left it
-/// or whose world or rules changed.
 /// Whether [`plan_npc_chunks`] may have something to do: an observer moved or went, a chunk
-/// appeared or changed detail, the ground or the rules changed, chunks wait for a task slot, or
-/// the last frame's timing is still shown.
+/// appeared or changed detail ([`ChunkChanges`]), the ground or the rules changed, chunks wait
+/// for a task slot, or the last frame's timing is still shown.
 pub(crate) fn plan_may_change(
     rules: Res<ActiveNpcConfig>,
     sampler: Option<Res<TerrainSampler>>,
     stats: Res<NpcStats>,
     observers: Query<(&GlobalTransform, &WorldObserver)>,
     mut poses: Local<ObserverPoses>,
-    chunks: Query<(), Changed<TerrainChunk>>,
+    chunks: Option<Res<ChunkChanges>>,
 ) -> bool {
     // Looked at every frame, so it is the move since the last frame.
     let moved = poses.changed(&observers);
@@ -90,9 +88,11 @@ pub(crate) fn plan_may_change(
         || stats.pending != 0
         || stats.frame_ms != 0.0
         || moved
-        || !chunks.is_empty()
+        || chunks.is_some_and(|c| c.is_changed())
 }
 
+/// Starts placement on chunks that came into range, and removes people from chunks that left it
+/// or whose world or rules changed.
 pub(crate) fn plan_npc_chunks(
     mut commands: Commands,
     world: Option<Res<ActiveWorld>>,

@@ -13,7 +13,8 @@ use super::meshes::{ObjectMesh, grass_mesh};
 use super::{ActiveScatter, LayerMask, ObjectKind, Placement, ScatterWorld};
 use crate::config::ActiveWorld;
 use crate::terrain::{
-    ChunkCoord, ObserverPoses, TerrainChunk, TerrainSampler, WorldObserver, catch_up_factor,
+    ChunkChanges, ChunkCoord, ObserverPoses, TerrainChunk, TerrainSampler, WorldObserver,
+    catch_up_factor,
 };
 
 /// Placement tasks allowed at once at 60 fps (the async pool is shared with terrain
@@ -208,18 +209,22 @@ pub(crate) struct LastPlan {
     version: (u64, u64),
 }
 
-/// Whether [`plan_scatter`] may have something to do: an observer moved or went, a chunk's
-/// detail changed, the rules were compiled again, or chunks wait for a task slot.
+/// Whether [`plan_scatter`] may have something to do: an observer moved or went, a chunk was
+/// spawned or changed detail ([`ChunkChanges`]: one tick comparison, not a scan of the chunks),
+/// the rules were compiled again, or chunks wait for a task slot.
 pub(crate) fn plan_may_change(
     compiled: Option<Res<CompiledScatter>>,
     stats: Res<ScatterStats>,
     observers: Query<(&GlobalTransform, &WorldObserver)>,
     mut poses: Local<ObserverPoses>,
-    chunks: Query<(), Changed<TerrainChunk>>,
+    chunks: Option<Res<ChunkChanges>>,
 ) -> bool {
     // Looked at every frame, so it is the move since the last frame.
     let moved = poses.changed(&observers);
-    compiled.is_some_and(|c| c.is_changed()) || stats.pending != 0 || moved || !chunks.is_empty()
+    compiled.is_some_and(|c| c.is_changed())
+        || stats.pending != 0
+        || moved
+        || chunks.is_some_and(|c| c.is_changed())
 }
 
 /// Starts placement where a chunk's wanted layers changed, cancels out-of-date tasks, and drops

@@ -27,6 +27,7 @@ pub use diagnostics::TerrainDiagnostics;
 pub use eroded::ErosionStatus;
 pub use generator::{ChunkCoord, GroundSample, TerrainGenerator, wetness};
 pub use mesh::{ChunkMeshData, Heightfield};
+pub(crate) use streaming::ChunkChanges;
 pub use streaming::{StreamingMode, TerrainSettings, TerrainStats, catch_up_factor};
 
 use crate::AigcWorldSystems;
@@ -65,6 +66,7 @@ impl Plugin for TerrainPlugin {
             .init_resource::<TerrainSettings>()
             .init_resource::<TerrainStats>()
             .init_resource::<streaming::ChunkIndex>()
+            .init_resource::<ChunkChanges>()
             .init_resource::<ErosionStatus>()
             .init_resource::<eroded::ErosionFollow>()
             .add_plugins(diagnostics::TerrainDiagnosticsPlugin)

@@ -105,6 +105,12 @@ pub(crate) struct ChunkIndex {
     motion: Vec<(Vec3, Vec2)>,
 }
 
+/// Chunk entities spawned or shown at a new level of detail so far. Changed (in Bevy's sense)
+/// only then, so systems that react to chunks (scatter, NPCs) can tell with one tick comparison
+/// whether to look, instead of scanning every chunk's change ticks every frame.
+#[derive(Resource, Default, Debug)]
+pub(crate) struct ChunkChanges(pub u64);
+
 /// How far ahead (seconds of travel) work is prioritised: a chunk this far along an observer's
 /// path is as urgent as one beside it, so fast flight finds the ground ready.
 const LOOK_AHEAD_S: f32 = 2.0;
@@ -294,6 +300,7 @@ pub(crate) fn plan_chunks(
     sampler: Option<Res<TerrainSampler>>,
     settings: Res<TerrainSettings>,
     mut index: ResMut<ChunkIndex>,
+    mut changes: ResMut<ChunkChanges>,
     observers: Query<(&GlobalTransform, &WorldObserver)>,
     mut chunks: Query<&mut ChunkState>,
     mut meshes: ResMut<Assets<Mesh>>,
@@ -465,6 +472,7 @@ pub(crate) fn plan_chunks(
                     ))
                     .id();
                 index.map.insert(c, e);
+                changes.0 += 1;
             }
             None => {}
         }
@@ -674,6 +682,7 @@ pub(crate) fn apply_chunks(
         &mut ChunkMeshBytes,
     )>,
     mut index: ResMut<ChunkIndex>,
+    mut changes: ResMut<ChunkChanges>,
     mut counters: ResMut<FrameCounters>,
 ) {
     if ready.is_empty() {
@@ -750,6 +759,7 @@ pub(crate) fn apply_chunks(
         }
         state.shown = Some((done.step, done.version));
         chunk.vertex_step = done.step;
+        changes.0 += 1;
         bytes.0 = done.bytes;
         counters.applied += 1;
     }

@@ -25,8 +25,10 @@ fn ran_since(app: &mut App, since: Tick) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_world_at_rest_runs_none_of_the_plugins_systems() {
+/// A scatter app with a still observer, run until everything around it is built and the
+/// trailing work (last counts, timings going back to zero) is done. Returns the app, the
+/// observer and its transform.
+fn world_at_rest() -> (App, Entity, Transform) {
     let mut app = scatter_app();
     // A stopped clock: a moving sun is a change the clock's system makes every frame.
     app.world_mut().resource_mut::<WorldClock>().speed = 0.0;
@@ -39,10 +41,15 @@ fn a_world_at_rest_runs_none_of_the_plugins_systems() {
             && world.resource::<NpcStats>().is_settled()
             && !world.resource::<TextureStatus>().busy
     });
-    // Trailing work: last counts, timings going back to zero.
     for _ in 0..5 {
         app.update();
     }
+    (app, observer, at)
+}
+
+#[test]
+fn a_world_at_rest_runs_none_of_the_plugins_systems() {
+    let (mut app, observer, at) = world_at_rest();
 
     let since = app.world_mut().change_tick();
     for _ in 0..20 {
@@ -69,5 +76,55 @@ fn a_world_at_rest_runs_none_of_the_plugins_systems() {
     assert!(
         ran.iter().any(|name| name.contains("plan_chunks")),
         "planning did not run after a move: {ran:?}"
+    );
+}
+
+/// Names of the systems of every schedule that ran after `since`.
+fn ran_anywhere_since(app: &mut App, since: Tick) -> Vec<String> {
+    let now = app.world_mut().change_tick();
+    let schedules = app.world().resource::<Schedules>();
+    let mut ran: Vec<String> = schedules
+        .iter()
+        .filter_map(|(label, schedule)| Some((label, schedule.systems().ok()?)))
+        .flat_map(|(label, systems)| {
+            systems
+                .filter(|(_, system)| system.get_last_run().is_newer_than(since, now))
+                .map(move |(_, system)| format!("{label:?}: {}", system.name()))
+        })
+        .collect();
+    ran.sort();
+    ran
+}
+
+/// The same in every schedule, against a bare app with the engine plugins the plugin needs
+/// (`MinimalPlugins`, transforms, assets): what the plugin adds to a frame at rest is Bevy's
+/// asset tracking for its asset types (about 2 µs a frame each on a slow two-core box).
+#[test]
+fn at_rest_the_plugin_adds_only_asset_tracking_to_a_frame() {
+    let mut bare = crate::common::app_with_plugins(());
+    for _ in 0..5 {
+        bare.update();
+    }
+    let since = bare.world_mut().change_tick();
+    bare.update();
+    let engine = ran_anywhere_since(&mut bare, since);
+
+    let (mut app, _, _) = world_at_rest();
+    let since = app.world_mut().change_tick();
+    app.update();
+    let ours: Vec<String> = ran_anywhere_since(&mut app, since)
+        .into_iter()
+        .filter(|name| !engine.contains(name))
+        .collect();
+    // Bevy runs one `track_assets` per asset type every frame, whatever happens; nothing else
+    // the plugin adds, in any schedule, may run at rest.
+    let others: Vec<&String> = ours
+        .iter()
+        .filter(|name| !name.ends_with("::track_assets"))
+        .collect();
+    assert!(others.is_empty(), "ran at rest: {others:#?}");
+    assert!(
+        ours.len() <= 12,
+        "one asset type per file kind, plus meshes and images: {ours:#?}"
     );
 }
