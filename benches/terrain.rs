@@ -4,7 +4,8 @@
 //! vertex (with a one-sample border for normals) and straightforward meshing. Ours produces the
 //! same heightfield from the same octave count through the noise graph, evaluated over the whole
 //! grid, then the same meshing, so the ratio is the noise path at equal work. The full chunk
-//! (biome weights, climate, skirts) is measured too, and beside it the scatter placed on a chunk.
+//! (biome weights, climate, skirts) is measured too, and beside it the scatter placed on a chunk
+//! and the meshes of its layers drawn per chunk.
 //!
 //! ```text
 //! cargo bench --bench terrain
@@ -16,6 +17,7 @@
 use std::hint::black_box;
 
 use aigc_world::config::{LakeConfig, parse_world};
+use aigc_world::scatter::meshes::layer_mesh;
 use aigc_world::scatter::{ALL_LAYERS, ObjectKind, ScatterRules, ScatterWorld};
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
 use aigc_world::water::lakes::Lakes;
@@ -210,6 +212,31 @@ fn chunk_generation(c: &mut Criterion) {
             })
         });
     }
+    // What the placement task adds for the layers drawn per chunk (bushes, rocks, grass): their
+    // objects merged into one mesh per layer.
+    let placed: Vec<(ChunkCoord, Vec<_>)> = land
+        .iter()
+        .map(|&c| (c, scatter.place_chunk(c, ALL_LAYERS)))
+        .collect();
+    let per_chunk: Vec<u16> = scatter
+        .set
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.kind.drawn_per_chunk())
+        .map(|(i, _)| i as u16)
+        .collect();
+    group.bench_function("scatter_layer_meshes", |b| {
+        let mut k = 0;
+        b.iter(|| {
+            k = (k + 1) % placed.len();
+            let (coord, placements) = &placed[k];
+            let (origin, _) = scatter.chunk_bounds(*coord);
+            for &layer in &per_chunk {
+                black_box(layer_mesh(placements, layer, origin));
+            }
+        })
+    });
     group.finish();
 }
 

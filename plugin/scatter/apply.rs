@@ -1,6 +1,7 @@
 //! Spawning placed objects: finished placements are spawned as children of their chunk within
 //! the per-frame apply budget and [`ScatterSettings`], a big chunk over several frames, and
-//! leaving objects are despawned a few hundred a frame.
+//! leaving objects are despawned a few hundred a frame. Objects of the kinds drawn per chunk
+//! come as one mesh per layer, built on the placement task; each such mesh is one spawn.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,8 +10,9 @@ use bevy::platform::time::Instant;
 use bevy::prelude::*;
 use bevy::tasks::futures::check_ready;
 
+use super::place::{far_bit, full_bit, layers_of};
 use super::spawn::{CompiledScatter, Placed, ScatterIndex, ScatterPlaced, ScatterTask};
-use super::{LayerMask, ObjectKind, Placement, ScatterObject, ScatterStats};
+use super::{LayerMask, Placement, ScatterObject, ScatterStats};
 use crate::config::ActiveWorld;
 use crate::terrain::catch_up_factor;
 
@@ -79,7 +81,7 @@ pub(super) fn clear_objects(
             .filter(|&child| {
                 world
                     .get::<ScatterObject>(child)
-                    .is_some_and(|o| o.layer >= 64 || keep & (1 << o.layer) == 0)
+                    .is_some_and(|o| keep & o.mask_bit() == 0)
             })
             .collect();
         if leaving.is_empty() {
@@ -180,7 +182,7 @@ pub(crate) fn apply_scatter(
         {
             break;
         }
-        let Some(done) = ready.placed.take() else {
+        let Some(mut done) = ready.placed.take() else {
             continue;
         };
         let progress = match ready.progress {
@@ -203,13 +205,43 @@ pub(crate) fn apply_scatter(
             }
         };
         let keep = progress.keep;
-        let new = |p: &Placement| keep & (1 << p.layer) == 0;
+        // What this result brings that was not shown before.
+        let fresh = done.mask & !keep;
         let origin = chunk_transform.translation;
+        // Objects of their own first, then the layers' meshes: one spawn each.
+        let objects = done.placements.len();
+        let total = objects + done.layer_meshes.len();
         let mut next = progress.next;
-        while next < done.placements.len() && spawned < max_spawns {
-            let p = &done.placements[next];
+        while next < total && spawned < max_spawns {
+            let item = next;
             next += 1;
-            if p.kind == ObjectKind::Grass || !new(p) {
+            if item >= objects {
+                let layer_mesh = &mut done.layer_meshes[item - objects];
+                if fresh & layer_mesh.bit() == 0 {
+                    continue;
+                }
+                spawned += 1;
+                let mut object = commands.spawn((
+                    ScatterObject {
+                        layer: layer_mesh.layer,
+                        kind: layer_mesh.kind,
+                        id: 0,
+                        instances: layer_mesh.instances,
+                        far: layer_mesh.far,
+                    },
+                    Transform::IDENTITY,
+                    ChildOf(e),
+                ));
+                let mesh = std::mem::take(&mut layer_mesh.mesh);
+                let view = layers[layer_mesh.layer as usize].view_distance;
+                #[cfg(feature = "render")]
+                visuals.dress_layer(&mut object, layer_mesh.kind, layer_mesh.far, mesh, view);
+                #[cfg(not(feature = "render"))]
+                let _ = (&mut object, mesh, view);
+                continue;
+            }
+            let p = &done.placements[item];
+            if p.kind.drawn_per_chunk() || fresh & full_bit(usize::from(p.layer)) == 0 {
                 continue;
             }
             spawned += 1;
@@ -226,6 +258,7 @@ pub(crate) fn apply_scatter(
                     kind: p.kind,
                     id: p.id,
                     instances: 1,
+                    far: false,
                 },
                 transform,
                 ChildOf(e),
@@ -235,70 +268,47 @@ pub(crate) fn apply_scatter(
             #[cfg(not(feature = "render"))]
             let _ = (&mut object, layers);
         }
-        if next < done.placements.len() || spawned >= max_spawns {
-            // Out of spawns for this frame: the rest of the chunk (or its grass and
-            // bookkeeping, which count as one spawn) comes next frame.
+        if next < total {
+            // Out of spawns for this frame: the rest of the chunk comes next frame.
             ready.placed = Some(done);
             ready.progress = Some(Progress { keep, next });
             break;
         }
         commands.entity(e).remove::<ScatterReady>();
-        let grass_layer = done
-            .placements
-            .iter()
-            .find(|p| p.kind == ObjectKind::Grass)
-            .map(|p| p.layer);
-        if let Some(grass) = done
-            .grass
-            .filter(|_| grass_layer.is_some_and(|l| keep & (1 << l) == 0))
-        {
-            let layer = grass_layer.unwrap_or(0);
-            let tufts = done
-                .placements
-                .iter()
-                .filter(|p| p.kind == ObjectKind::Grass)
-                .count();
-            let mut object = commands.spawn((
-                ScatterObject {
-                    layer,
-                    kind: ObjectKind::Grass,
-                    id: 0,
-                    instances: tufts as u32,
-                },
-                Transform::from_xyz(0.0, 0.0, 0.0),
-                ChildOf(e),
-            ));
-            #[cfg(feature = "render")]
-            visuals.dress_grass(&mut object, grass, layers[layer as usize].view_distance);
-            #[cfg(not(feature = "render"))]
-            let _ = (&mut object, grass);
-        }
         // The chunk's placements: the kept layers' from before, and the new ones.
         let mut all: Vec<Placement> = index
             .chunks
             .get(&done.coord)
             .map(|v| {
                 v.iter()
-                    .filter(|p| keep & (1 << p.layer) != 0)
+                    .filter(|p| layers_of(keep) & full_bit(usize::from(p.layer)) != 0)
                     .copied()
                     .collect()
             })
             .unwrap_or_default();
         all.extend(done.placements);
         let instances = all.len();
-        let objects = all.iter().filter(|p| p.kind != ObjectKind::Grass).count();
-        let has_grass = all.iter().any(|p| p.kind == ObjectKind::Grass);
+        let mut entities = 0;
+        let mut layer_meshes: LayerMask = 0;
+        for p in &all {
+            let layer = usize::from(p.layer);
+            if p.kind.drawn_per_chunk() {
+                layer_meshes |= full_bit(layer);
+            } else if done.mask & far_bit(layer) != 0 {
+                layer_meshes |= far_bit(layer);
+            } else {
+                entities += 1;
+            }
+        }
         commands.entity(e).insert(ScatterPlaced {
             version: done.version,
             mask: done.mask,
-            entities: objects + usize::from(has_grass),
+            entities: entities + layer_meshes.count_ones() as usize,
             instances,
         });
         index.owners.insert(e, done.coord);
         index.chunks.insert(done.coord, Arc::new(all));
         index.dirty = true;
-        // The grass mesh and the chunk's bookkeeping count as one more spawn.
-        spawned += 1;
     }
     if !std::mem::replace(&mut index.timed, true) {
         // Planning did not run this frame: this is the frame's only timing.

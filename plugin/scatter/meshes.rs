@@ -13,6 +13,9 @@ use super::place::Placement;
 use super::rules::ObjectKind;
 use crate::npc::rng::Rng;
 
+/// Seed of the shared object meshes (independent of the world, so they outlive world edits).
+pub const OBJECT_MESH_SEED: u64 = 0x7ee5;
+
 /// Most variants of a kind ([`Layer::variants`](super::rules::Layer::variants) is at most this).
 pub const MAX_VARIANTS: u8 = 8;
 
@@ -199,7 +202,7 @@ const NEEDLES: [f32; 3] = [0.04, 0.13, 0.06];
 const STONE: [f32; 3] = [0.30, 0.29, 0.27];
 
 /// Variant `variant` of `kind`, the same for the same `(kind, variant, seed)`. Grass tufts are
-/// drawn per chunk by [`grass_mesh`]; this gives one tuft.
+/// drawn per chunk by [`layer_mesh`]; this gives one tuft.
 pub fn object_mesh(kind: ObjectKind, variant: u8, seed: u64) -> ObjectMesh {
     let mut rng = Rng::new(&[seed, kind as u64, u64::from(variant), 0x000b_1ec7]);
     let mut mesh = ObjectMesh::default();
@@ -212,6 +215,87 @@ pub fn object_mesh(kind: ObjectKind, variant: u8, seed: u64) -> ObjectMesh {
         ObjectKind::Grass => tuft(&mut mesh, &mut rng, Vec3::ZERO, Quat::IDENTITY, 1.0),
     }
     mesh
+}
+
+/// The far level of variant `variant` of `kind`: a few dozen triangles with the silhouette and
+/// colours of [`object_mesh`]'s, for objects past their layer's detail distance. A tree is a
+/// trunk under one faceted crown, a conifer a trunk inside two cones, anything else one faceted
+/// blob filling the object's bounds.
+pub fn far_object_mesh(kind: ObjectKind, variant: u8, seed: u64) -> ObjectMesh {
+    let full = object_mesh(kind, variant, seed);
+    let mut rng = Rng::new(&[seed, kind as u64, u64::from(variant), 0x0000_fa12]);
+    let mut mesh = ObjectMesh::default();
+    // Foliage: everything that is not bark.
+    let foliage: Vec<usize> = (0..full.vertex_count())
+        .filter(|&i| full.colors[i][..3] != BARK)
+        .collect();
+    let (lo, hi) = bounds_of(foliage.iter().map(|&i| full.positions[i]));
+    let colour = mean_colour(foliage.iter().map(|&i| full.colors[i]));
+    let (lo, hi) = (Vec3::from(lo), Vec3::from(hi));
+    let centre = lo.midpoint(hi);
+    match kind {
+        ObjectKind::Tree if !foliage.is_empty() => {
+            mesh.tube(Vec3::ZERO, Vec3::Y * centre.y, (0.2, 0.12), 4, BARK);
+            mesh.blob(&mut rng, centre, (hi - lo) * 0.48, 0, 0.15, colour, 0.3);
+        }
+        ObjectKind::Conifer if !foliage.is_empty() => {
+            let height = hi.y - lo.y;
+            let radius = (hi.x - lo.x).max(hi.z - lo.z) * 0.5;
+            mesh.tube(
+                Vec3::ZERO,
+                Vec3::Y * (lo.y + height * 0.5),
+                (0.2, 0.1),
+                4,
+                BARK,
+            );
+            let base = Vec3::new(centre.x, lo.y, centre.z);
+            cone(&mut mesh, base, height * 0.62, radius, 6, colour, &mut rng);
+            let upper = base + Vec3::Y * height * 0.42;
+            cone(
+                &mut mesh,
+                upper,
+                height * 0.58,
+                radius * 0.62,
+                6,
+                colour,
+                &mut rng,
+            );
+        }
+        _ => {
+            let (lo, hi) = full.bounds();
+            let (lo, hi) = (Vec3::from(lo), Vec3::from(hi));
+            let colour = mean_colour(full.colors.iter().copied());
+            mesh.blob(
+                &mut rng,
+                lo.midpoint(hi),
+                (hi - lo) * 0.5,
+                0,
+                0.1,
+                colour,
+                0.25,
+            );
+        }
+    }
+    mesh
+}
+
+/// Lowest and highest corner of `points` (zero when there are none).
+fn bounds_of(points: impl Iterator<Item = [f32; 3]>) -> ([f32; 3], [f32; 3]) {
+    let mut mesh = ObjectMesh::default();
+    mesh.positions.extend(points);
+    mesh.bounds()
+}
+
+/// The mean RGB of `colours` (black when there are none).
+fn mean_colour(colours: impl Iterator<Item = [f32; 4]>) -> [f32; 3] {
+    let (mut sum, mut n) = ([0.0f32; 3], 0.0f32);
+    for c in colours {
+        for k in 0..3 {
+            sum[k] += c[k];
+        }
+        n += 1.0;
+    }
+    sum.map(|x| x / n.max(1.0))
 }
 
 /// A broadleaf tree: a trunk that forks a few times (each fork turning and thinning, a small
@@ -357,12 +441,31 @@ fn tuft(mesh: &mut ObjectMesh, rng: &mut Rng, origin: Vec3, turn: Quat, scale: f
     }
 }
 
-/// The grass tufts of `placements` (others are skipped) as one mesh, positions relative to
-/// world `origin` (x, z): one draw for a chunk's grass instead of one entity per tuft.
-pub fn grass_mesh(placements: &[Placement], origin: [f64; 2]) -> ObjectMesh {
+/// The objects of `layer` in `placements` (others are skipped) as one mesh, positions relative
+/// to world `origin` (x, z): what a chunk draws for a layer of a kind
+/// [drawn per chunk](ObjectKind::drawn_per_chunk). Grass tufts are grown in place; other kinds
+/// copy their [`OBJECT_MESH_SEED`] variant turned, tilted and scaled as the placement says,
+/// exactly as an object of its own would stand.
+pub fn layer_mesh(placements: &[Placement], layer: u16, origin: [f64; 2]) -> ObjectMesh {
+    merged_mesh(placements, layer, origin, object_mesh)
+}
+
+/// The objects of `layer` in `placements` at their far level ([`far_object_mesh`]) as one mesh,
+/// positions relative to world `origin` (x, z): what a chunk past the layer's detail distance
+/// draws instead of an entity per object.
+pub fn far_layer_mesh(placements: &[Placement], layer: u16, origin: [f64; 2]) -> ObjectMesh {
+    merged_mesh(placements, layer, origin, far_object_mesh)
+}
+
+fn merged_mesh(
+    placements: &[Placement],
+    layer: u16,
+    origin: [f64; 2],
+    variant_mesh: fn(ObjectKind, u8, u64) -> ObjectMesh,
+) -> ObjectMesh {
     let mut mesh = ObjectMesh::default();
-    for p in placements.iter().filter(|p| p.kind == ObjectKind::Grass) {
-        let mut rng = Rng::new(&[p.id, 0x6a55]);
+    let mut variants: Vec<Option<ObjectMesh>> = vec![None; usize::from(MAX_VARIANTS)];
+    for p in placements.iter().filter(|p| p.layer == layer) {
         let local = Vec3::new(
             (f64::from(p.position[0]) - origin[0]) as f32,
             p.position[1],
@@ -370,9 +473,48 @@ pub fn grass_mesh(placements: &[Placement], origin: [f64; 2]) -> ObjectMesh {
         );
         let turn =
             Quat::from_rotation_arc(Vec3::Y, Vec3::from_array(p.up)) * Quat::from_rotation_y(p.yaw);
-        tuft(&mut mesh, &mut rng, local, turn, p.scale);
+        if p.kind == ObjectKind::Grass {
+            let mut rng = Rng::new(&[p.id, 0x6a55]);
+            tuft(&mut mesh, &mut rng, local, turn, p.scale);
+            continue;
+        }
+        let slot = usize::from(p.variant.min(MAX_VARIANTS - 1));
+        let source =
+            variants[slot].get_or_insert_with(|| variant_mesh(p.kind, p.variant, OBJECT_MESH_SEED));
+        mesh.append_placed(source, local, turn, p.scale);
     }
     mesh
+}
+
+impl ObjectMesh {
+    /// Appends `source` scaled by `scale`, turned by `turn` and moved to `at`.
+    fn append_placed(&mut self, source: &ObjectMesh, at: Vec3, turn: Quat, scale: f32) {
+        let base = self.positions.len() as u32;
+        self.positions.extend(
+            source
+                .positions
+                .iter()
+                .map(|&p| (at + turn * (Vec3::from_array(p) * scale)).to_array()),
+        );
+        self.normals.extend(
+            source
+                .normals
+                .iter()
+                .map(|&n| (turn * Vec3::from_array(n)).to_array()),
+        );
+        self.colors.extend_from_slice(&source.colors);
+        self.indices
+            .extend(source.indices.iter().map(|&i| base + i));
+        if !source.sway.is_empty() || !self.sway.is_empty() {
+            // Keep one sway per vertex when either side sways.
+            self.sway.resize(base as usize, 0.0);
+            if source.sway.is_empty() {
+                self.sway.resize(self.positions.len(), 0.0);
+            } else {
+                self.sway.extend_from_slice(&source.sway);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -391,7 +533,7 @@ mod tests {
             yaw: 0.3,
             scale: 1.0,
         };
-        let m = grass_mesh(&[p], [0.0, 0.0]);
+        let m = layer_mesh(&[p], 0, [0.0, 0.0]);
         assert_eq!(m.sway.len(), m.vertex_count());
         for (pos, s) in m.positions.iter().zip(&m.sway) {
             // Roots (at the ground) stay put, tips (above it) move fully.
@@ -403,6 +545,92 @@ mod tests {
             }
         }
         assert!(m.sway.contains(&0.0) && m.sway.contains(&1.0));
+    }
+
+    #[test]
+    fn a_layer_mesh_puts_each_object_where_its_own_entity_would_stand() {
+        let rock = |id, layer, position: [f32; 3], up: [f32; 3], yaw, scale| Placement {
+            id,
+            layer,
+            kind: ObjectKind::Rock,
+            variant: (id % 3) as u8,
+            position,
+            up,
+            yaw,
+            scale,
+        };
+        let tilted = Vec3::new(0.3, 1.0, -0.2).normalize().to_array();
+        let placements = [
+            rock(1, 2, [70.0, 12.5, 130.0], [0.0, 1.0, 0.0], 0.4, 1.2),
+            rock(2, 5, [75.0, 9.0, 140.0], tilted, 1.0, 1.0),
+            rock(4, 2, [100.0, 3.0, 150.0], tilted, 2.5, 0.6),
+        ];
+        let origin = [64.0, 128.0];
+        let merged = layer_mesh(&placements, 2, origin);
+        // Only layer 2's two rocks, each its variant placed by the object transform.
+        let mut expected = ObjectMesh::default();
+        for p in placements.iter().filter(|p| p.layer == 2) {
+            let source = object_mesh(p.kind, p.variant, OBJECT_MESH_SEED);
+            let turn = Quat::from_rotation_arc(Vec3::Y, Vec3::from_array(p.up))
+                * Quat::from_rotation_y(p.yaw);
+            let at = Vec3::new(
+                p.position[0] - origin[0] as f32,
+                p.position[1],
+                p.position[2] - origin[1] as f32,
+            );
+            let base = expected.positions.len() as u32;
+            for (q, n) in source.positions.iter().zip(&source.normals) {
+                let q = at + turn * (Vec3::from_array(*q) * p.scale);
+                expected.positions.push(q.to_array());
+                expected
+                    .normals
+                    .push((turn * Vec3::from_array(*n)).to_array());
+            }
+            expected.colors.extend_from_slice(&source.colors);
+            expected
+                .indices
+                .extend(source.indices.iter().map(|i| base + i));
+        }
+        assert_eq!(merged.vertex_count(), expected.vertex_count());
+        assert_eq!(merged.indices, expected.indices);
+        assert_eq!(merged.colors, expected.colors);
+        assert!(merged.sway.is_empty());
+        for (a, b) in merged.positions.iter().zip(&expected.positions) {
+            assert!(
+                Vec3::from_array(*a).distance(Vec3::from_array(*b)) < 1e-4,
+                "{a:?} {b:?}"
+            );
+        }
+        for (a, b) in merged.normals.iter().zip(&expected.normals) {
+            assert!(
+                Vec3::from_array(*a).distance(Vec3::from_array(*b)) < 1e-5,
+                "{a:?} {b:?}"
+            );
+        }
+        assert_eq!(layer_mesh(&placements, 3, origin), ObjectMesh::default());
+    }
+
+    #[test]
+    fn far_levels_are_small_and_fill_about_the_same_space() {
+        for kind in [ObjectKind::Tree, ObjectKind::Conifer, ObjectKind::Boulder] {
+            for variant in 0..3 {
+                let full = object_mesh(kind, variant, OBJECT_MESH_SEED);
+                let far = far_object_mesh(kind, variant, OBJECT_MESH_SEED);
+                assert_eq!(far, far_object_mesh(kind, variant, OBJECT_MESH_SEED));
+                let n = far.vertex_count();
+                assert!(n <= 120 && n * 2 <= full.vertex_count(), "{kind:?} {n}");
+                assert_eq!((far.normals.len(), far.colors.len()), (n, n));
+                assert!(far.indices.iter().all(|&i| (i as usize) < n));
+                let ((a, b), (c, d)) = (full.bounds(), far.bounds());
+                for k in 0..3 {
+                    let (full_size, far_size) = (b[k] - a[k], d[k] - c[k]);
+                    assert!(
+                        (far_size - full_size).abs() <= 0.3 * full_size,
+                        "{kind:?} {variant} axis {k}: {far_size} against {full_size}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

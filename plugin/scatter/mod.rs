@@ -12,8 +12,9 @@
 //!
 //! A chunk gets the layers whose view distance reaches it once it has a mesh; placement runs on
 //! the async compute pool, the objects spawn within the world's per-frame apply budget and go
-//! with their chunk. Trees, bushes and rocks are one entity each sharing a mesh per (kind,
-//! variant) and one material, so Bevy batches them; a chunk's grass is one mesh.
+//! with their chunk. Trees, conifers and boulders are one entity each sharing a mesh per (kind,
+//! variant) and one material, so Bevy batches them; a chunk's bushes, rocks and grass are one
+//! mesh per layer, built on the placement task, so the many small objects cost no entities.
 
 mod apply;
 pub mod ground;

@@ -43,11 +43,30 @@ pub trait Ground {
     fn cluster(&self, index: usize, x: f64, z: f64) -> f32;
 }
 
-/// Which layers to place: bit `i` is layer `i`.
+/// Which layers to place: bit `i` is layer `i` in full detail, bit `32 + i` the same layer at
+/// its far level (one simplified mesh per chunk). Placement treats both bits as the layer.
 pub type LayerMask = u64;
 
 /// Every layer.
 pub const ALL_LAYERS: LayerMask = u64::MAX;
+
+/// The full-detail bits of a [`LayerMask`] (the far level's are these shifted up by 32).
+pub const FULL_DETAIL: LayerMask = 0xffff_ffff;
+
+/// Bit of layer `layer` in full detail.
+pub fn full_bit(layer: usize) -> LayerMask {
+    1 << layer
+}
+
+/// Bit of layer `layer` at its far level.
+pub fn far_bit(layer: usize) -> LayerMask {
+    1 << (layer + 32)
+}
+
+/// The layers in `mask`, at whichever level, as full-detail bits.
+pub fn layers_of(mask: LayerMask) -> LayerMask {
+    (mask | mask >> 32) & FULL_DETAIL
+}
 
 /// A layer compiled for one world.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +91,9 @@ pub struct LayerPlan {
     pub sink: f32,
     /// Drawn up to this distance (metres).
     pub view_distance: f32,
+    /// Drawn in full detail up to this distance, at the far level beyond (metres; the view
+    /// distance when the layer has no far level).
+    pub detail_distance: f32,
     /// Meshes of the kind.
     pub variants: u32,
 }
@@ -148,6 +170,7 @@ impl ScatterSet {
                     tilt: l.tilt,
                     sink: l.sink_m,
                     view_distance: l.view_distance_m,
+                    detail_distance: l.detail_distance(),
                     variants: l.variants.max(1),
                 }
             })
@@ -173,18 +196,25 @@ impl ScatterSet {
             .fold(0.0, f64::max)
     }
 
-    /// Layers whose view distance reaches `distance` metres.
+    /// Layers whose view distance reaches `distance` metres: in full detail up to their detail
+    /// distance, at their far level beyond.
     pub fn layers_within(&self, distance: f32) -> LayerMask {
         self.layers
             .iter()
             .enumerate()
             .filter(|(_, l)| l.view_distance >= distance)
-            .fold(0, |m, (i, _)| m | (1 << i))
+            .fold(0, |m, (i, l)| {
+                if distance <= l.detail_distance {
+                    m | full_bit(i)
+                } else {
+                    m | far_bit(i)
+                }
+            })
     }
 }
 
 fn in_mask(mask: LayerMask, layer: usize) -> bool {
-    layer < 64 && mask & (1 << layer) != 0
+    layer < 32 && layers_of(mask) & full_bit(layer) != 0
 }
 
 /// One placed object.

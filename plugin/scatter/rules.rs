@@ -41,7 +41,7 @@ pub enum ObjectKind {
     Rock,
     /// A large faceted rock.
     Boulder,
-    /// A grass tuft; a chunk's grass is drawn as one mesh.
+    /// A grass tuft.
     Grass,
 }
 
@@ -59,6 +59,21 @@ impl ObjectKind {
     /// Whether it stands upright whatever the slope (trees grow towards the sky).
     pub fn upright(self) -> bool {
         matches!(self, ObjectKind::Tree | ObjectKind::Conifer)
+    }
+
+    /// How far objects with entities of their own (trees, conifers, boulders) are drawn in
+    /// full detail when their layer does not say: beyond, each chunk draws them as one mesh of
+    /// simplified shapes, so a forest 600 m deep is not thousands of entities.
+    pub const DEFAULT_DETAIL_DISTANCE_M: f32 = 150.0;
+
+    /// Whether a chunk's objects of a layer of this kind are drawn as one mesh (one entity)
+    /// rather than one entity each: the small and numerous kinds (bushes, rocks, grass), whose
+    /// entities would otherwise cost every frame in transform and visibility upkeep.
+    pub fn drawn_per_chunk(self) -> bool {
+        matches!(
+            self,
+            ObjectKind::Bush | ObjectKind::Rock | ObjectKind::Grass
+        )
     }
 }
 
@@ -115,11 +130,29 @@ pub struct Layer {
     pub sink_m: f32,
     /// Drawn up to this distance (metres).
     pub view_distance_m: f32,
+    /// Full detail, one entity per object, up to this distance (metres); farther, up to the
+    /// view distance, a chunk draws the layer's objects as one mesh of simplified shapes.
+    /// Absent: [`ObjectKind::default_detail_distance_m`]. Kinds drawn per chunk have no far
+    /// level and ignore it.
+    #[serde(default)]
+    pub detail_distance_m: Option<f32>,
     /// Different meshes of the kind (1..=8).
     pub variants: u32,
 }
 
 impl Layer {
+    /// Up to where objects are drawn in full detail: the view distance for kinds drawn per
+    /// chunk, else the layer's (or its kind's default) detail distance, at most the view
+    /// distance.
+    pub fn detail_distance(&self) -> f32 {
+        if self.kind.drawn_per_chunk() {
+            return self.view_distance_m;
+        }
+        self.detail_distance_m
+            .unwrap_or(ObjectKind::DEFAULT_DETAIL_DISTANCE_M)
+            .min(self.view_distance_m)
+    }
+
     /// The densest biome's candidates per 100 m².
     pub fn max_density(&self) -> f32 {
         self.density.values().copied().fold(0.0, f32::max)
@@ -290,6 +323,11 @@ impl ScatterRules {
                     layer.view_distance_m.to_string(),
                     "1..5000 m",
                 );
+            }
+            if let Some(d) = layer.detail_distance_m
+                && !(d.is_finite() && (0.0..=5000.0).contains(&d))
+            {
+                return fail_at("detail_distance_m", d.to_string(), "0..5000 m");
             }
             if !(1..=8).contains(&layer.variants) {
                 return fail_at("variants", layer.variants.to_string(), "1..8");

@@ -9,7 +9,8 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task};
 
 use super::apply::{ScatterReady, clear_objects};
-use super::meshes::{ObjectMesh, grass_mesh};
+use super::meshes::{ObjectMesh, far_layer_mesh, layer_mesh};
+use super::place::{FULL_DETAIL, far_bit, full_bit};
 use super::{ActiveScatter, LayerMask, ObjectKind, Placement, ScatterWorld};
 use crate::config::ActiveWorld;
 use crate::terrain::{
@@ -28,9 +29,9 @@ const REPLAN_M: f32 = 4.0;
 /// What scatter is doing.
 #[derive(Resource, Clone, Debug, Default, PartialEq)]
 pub struct ScatterStats {
-    /// Objects shown: one per object entity plus every grass tuft in the grass meshes.
+    /// Objects shown: one per object entity plus every object in the layers' meshes.
     pub instances: usize,
-    /// Scatter entities alive (objects and one grass mesh per chunk that has grass).
+    /// Scatter entities alive (objects, and one mesh per chunk and layer drawn per chunk).
     pub entities: usize,
     /// Chunks with their objects placed.
     pub chunks: usize,
@@ -59,8 +60,8 @@ impl ScatterStats {
     }
 }
 
-/// A scattered object (or a chunk's grass mesh): a child of its terrain chunk. Read it, don't
-/// write it.
+/// A scattered object, or the mesh of a chunk's objects of one layer drawn per chunk
+/// ([`ObjectKind::drawn_per_chunk`]): a child of its terrain chunk. Read it, don't write it.
 #[derive(Component, Clone, Debug)]
 #[cfg_attr(feature = "render", require(Transform, Visibility))]
 #[cfg_attr(not(feature = "render"), require(Transform))]
@@ -69,10 +70,30 @@ pub struct ScatterObject {
     pub layer: u16,
     /// What it is.
     pub kind: ObjectKind,
-    /// Its placement's id (0 for a grass mesh).
+    /// Its placement's id (0 for a layer's mesh).
     pub id: u64,
-    /// Instances it draws (1, or the tufts of a grass mesh).
+    /// Instances it draws (1, or the objects of a layer's mesh).
     pub instances: u32,
+    /// Whether it is the mesh of its layer's objects at their far level, past the layer's
+    /// detail distance.
+    pub far: bool,
+}
+
+impl ScatterObject {
+    /// Its bit in a [`LayerMask`]: its layer, in full detail or at the far level.
+    pub fn mask_bit(&self) -> LayerMask {
+        match (usize::from(self.layer), self.far) {
+            (layer, _) if layer >= 32 => 0,
+            (layer, true) => far_bit(layer),
+            (layer, false) => full_bit(layer),
+        }
+    }
+
+    /// Whether it draws many objects of its layer as one mesh (a kind drawn per chunk, or the
+    /// far level) rather than one object.
+    pub fn is_layer_mesh(&self) -> bool {
+        self.far || self.kind.drawn_per_chunk()
+    }
 }
 
 /// The rules compiled for the current world, rebuilt when either changes.
@@ -150,12 +171,34 @@ pub(crate) struct ScatterPlaced {
     pub(super) instances: usize,
 }
 
+/// The objects of one layer of a chunk as one mesh, built on the placement task.
+pub(crate) struct LayerMesh {
+    pub(super) layer: u16,
+    pub(super) kind: ObjectKind,
+    /// The layer's far level rather than its full detail.
+    pub(super) far: bool,
+    pub(super) instances: u32,
+    pub(super) mesh: ObjectMesh,
+}
+
+impl LayerMesh {
+    /// Its bit in a [`LayerMask`].
+    pub(super) fn bit(&self) -> LayerMask {
+        if self.far {
+            far_bit(usize::from(self.layer))
+        } else {
+            full_bit(usize::from(self.layer))
+        }
+    }
+}
+
 pub(crate) struct Placed {
     pub(super) coord: ChunkCoord,
     /// Layers already shown when the task started, not placed again.
     pub(super) have: LayerMask,
     pub(super) placements: Vec<Placement>,
-    pub(super) grass: Option<ObjectMesh>,
+    /// One mesh per layer [drawn per chunk](ObjectKind::drawn_per_chunk), by layer.
+    pub(super) layer_meshes: Vec<LayerMesh>,
     pub(super) version: (u64, u64),
     pub(super) mask: LayerMask,
     pub(super) ms: f64,
@@ -286,6 +329,8 @@ pub(crate) fn plan_scatter(
         if let Some(mask) = current {
             target |= mask & set.layers_within(d - hysteresis);
         }
+        // A layer kept in full detail by the hysteresis is not drawn at its far level too.
+        target &= !((target & FULL_DETAIL) << 32);
         if chunk.vertex_step == 0 {
             target = 0;
         }
@@ -328,15 +373,12 @@ pub(crate) fn plan_scatter(
             // Layers already shown keep their objects: only the new ones are placed.
             let placements = scatter.place_chunk(coord, mask & !have);
             let (origin, _) = scatter.chunk_bounds(coord);
-            let grass = placements
-                .iter()
-                .any(|p| p.kind == ObjectKind::Grass)
-                .then(|| grass_mesh(&placements, origin));
+            let layer_meshes = layer_meshes(&placements, origin, mask & !have);
             Placed {
                 coord,
                 have,
                 placements,
-                grass,
+                layer_meshes,
                 version,
                 mask,
                 ms: start.elapsed().as_secs_f64() * 1000.0,
@@ -350,6 +392,39 @@ pub(crate) fn plan_scatter(
         stats.in_flight += 1;
     }
     stats.frame_ms = start.elapsed().as_secs_f64() * 1000.0;
+}
+
+/// The meshes of the layers in `placements` drawn as one mesh per chunk: those of kinds drawn
+/// per chunk, and those whose far level is in `mask`; in layer order.
+fn layer_meshes(placements: &[Placement], origin: [f64; 2], mask: LayerMask) -> Vec<LayerMesh> {
+    let mut layers: Vec<(u16, ObjectKind, u32)> = Vec::new();
+    for p in placements {
+        match layers.iter_mut().find(|l| l.0 == p.layer) {
+            Some(l) => l.2 += 1,
+            None => layers.push((p.layer, p.kind, 1)),
+        }
+    }
+    layers.sort_by_key(|l| l.0);
+    layers
+        .into_iter()
+        .filter_map(|(layer, kind, instances)| {
+            let far = mask & far_bit(usize::from(layer)) != 0;
+            let mesh = if kind.drawn_per_chunk() {
+                layer_mesh(placements, layer, origin)
+            } else if far {
+                far_layer_mesh(placements, layer, origin)
+            } else {
+                return None;
+            };
+            Some(LayerMesh {
+                layer,
+                kind,
+                far,
+                instances,
+                mesh,
+            })
+        })
+        .collect()
 }
 
 /// Whether [`update_scatter_stats`] may have something to do: objects were placed or cleared,

@@ -1,10 +1,11 @@
 //! Meshes and materials for scattered objects (feature `render`; skipped in apps without PBR).
 //!
-//! Each (kind, variant) mesh is generated once and shared, and every object uses one material
-//! (colours are per vertex), so Bevy batches all instances of a mesh into one draw. Grass gets
-//! its own double-sided material and one mesh per chunk, and sways in the wind with trees
-//! ([`wind`](super::wind)). Objects fade out at their layer's view distance through
-//! [`VisibilityRange`].
+//! Each (kind, variant) mesh of the objects with an entity of their own (trees, conifers,
+//! boulders) is generated once and shared, and every object uses one material (colours are per
+//! vertex), so Bevy batches all instances of a mesh into one draw. Bushes, rocks and grass come
+//! as one mesh per chunk and layer, built off the frame thread. Grass gets its own double-sided
+//! material and sways in the wind with trees ([`wind`](super::wind)). Objects fade out at
+//! their layer's view distance through [`VisibilityRange`], a layer's mesh as a whole.
 
 use bevy::asset::RenderAssetUsages;
 use bevy::camera::primitives::Aabb;
@@ -15,12 +16,9 @@ use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 
-use super::meshes::{ObjectMesh, object_mesh};
+use super::meshes::{OBJECT_MESH_SEED, ObjectMesh, object_mesh};
 use super::wind::{WindExtension, WindMaterial, WindSettings};
 use super::{ObjectKind, Placement};
-
-/// Seed of the shared object meshes (independent of the world, so they outlive world edits).
-const MESH_SEED: u64 = 0x7ee5;
 
 /// The shared meshes and materials, made on first use.
 #[derive(Resource, Default)]
@@ -145,7 +143,7 @@ impl VisualParams<'_> {
             .meshes
             .entry((p.kind, p.variant))
             .or_insert_with(|| {
-                let mut data = object_mesh(p.kind, p.variant, MESH_SEED);
+                let mut data = object_mesh(p.kind, p.variant, OBJECT_MESH_SEED);
                 if sways {
                     tree_sway(&mut data);
                 }
@@ -172,38 +170,58 @@ impl VisualParams<'_> {
         object.insert((Mesh3d(mesh), MeshMaterial3d(material), fade(view, false)));
     }
 
-    /// Gives a chunk's grass entity its mesh (positions relative to the chunk).
-    pub(crate) fn dress_grass(
+    /// Gives the entity of a chunk's objects of one layer its mesh (positions relative to the
+    /// chunk): grass sways in the wind and casts no shadow; bushes, rocks and far levels stand
+    /// still.
+    pub(crate) fn dress_layer(
         &mut self,
         object: &mut EntityCommands,
-        grass: ObjectMesh,
+        kind: ObjectKind,
+        far: bool,
+        mesh: ObjectMesh,
         view: f32,
     ) {
-        let (Some(meshes), Some(materials)) = (self.meshes.as_mut(), self.wind_materials.as_mut())
-        else {
+        let (Some(meshes), Some(materials), Some(wind_materials)) = (
+            self.meshes.as_mut(),
+            self.materials.as_mut(),
+            self.wind_materials.as_mut(),
+        ) else {
             return;
         };
-        let (mut lo, mut hi) = grass.bounds();
-        // Room for the blades' bend.
-        let reach = self.wind.grass_bend_m.abs().min(5.0);
-        lo = [lo[0] - reach, lo[1] - reach, lo[2] - reach];
-        hi = [hi[0] + reach, hi[1], hi[2] + reach];
-        let mesh = meshes.add(to_bevy_mesh(grass, false));
-        let wind = &self.wind;
+        let (mut lo, mut hi) = mesh.bounds();
+        let grass = kind == ObjectKind::Grass && !far;
+        if grass {
+            // Room for the blades' bend.
+            let reach = self.wind.grass_bend_m.abs().min(5.0);
+            lo = [lo[0] - reach, lo[1] - reach, lo[2] - reach];
+            hi = [hi[0] + reach, hi[1], hi[2] + reach];
+        }
+        // The mesh lives only in the render world, so its bounds are given here.
+        let bounds = Aabb::from_min_max(Vec3::from_array(lo), Vec3::from_array(hi));
+        let mesh = Mesh3d(meshes.add(to_bevy_mesh(mesh, false)));
+        if grass {
+            let wind = &self.wind;
+            let material = self
+                .cache
+                .grass
+                .get_or_insert_with(|| {
+                    wind_materials.add(wind_material(grass_base(), wind, wind.grass_bend_m))
+                })
+                .clone();
+            object.insert((
+                mesh,
+                MeshMaterial3d(material),
+                bounds,
+                fade(view, true),
+                NotShadowCaster,
+            ));
+            return;
+        }
         let material = self
             .cache
-            .grass
-            .get_or_insert_with(|| {
-                materials.add(wind_material(grass_base(), wind, wind.grass_bend_m))
-            })
+            .solid
+            .get_or_insert_with(|| materials.add(solid_base()))
             .clone();
-        object.insert((
-            Mesh3d(mesh),
-            MeshMaterial3d(material),
-            // The mesh lives only in the render world, so its bounds are given here.
-            Aabb::from_min_max(Vec3::from_array(lo), Vec3::from_array(hi)),
-            fade(view, true),
-            NotShadowCaster,
-        ));
+        object.insert((mesh, MeshMaterial3d(material), bounds, fade(view, true)));
     }
 }

@@ -306,15 +306,21 @@ fn scatter_follows_a_flying_observer_with_bounded_entities() {
             config.streaming.hysteresis_m as f32,
         )
     };
-    // The most objects a chunk can hold: every candidate of every layer but grass, plus one
-    // grass mesh; times the chunks within reach.
+    // The most entities a chunk can hold: every candidate of every layer with entities of
+    // their own, plus one mesh per layer drawn per chunk or at its far level; times the chunks
+    // within reach.
     let per_chunk: f32 = rules
         .layers
         .iter()
-        .filter(|l| l.kind != ObjectKind::Grass)
-        .map(|l| l.max_density() / 100.0 * size * size)
-        .sum::<f32>()
-        + 1.0;
+        .map(|l| {
+            if l.kind.drawn_per_chunk() {
+                1.0
+            } else {
+                // Its objects, or its far level's mesh.
+                l.max_density() / 100.0 * size * size + 1.0
+            }
+        })
+        .sum();
     let side = (2.0 * (radius + hysteresis) / size).ceil() + 2.0;
     let bound = (side * side * per_chunk) as usize;
 
@@ -348,7 +354,11 @@ fn scatter_follows_a_flying_observer_with_bounded_entities() {
                 .length();
             let reach = layers[object.layer as usize].view_distance + hysteresis + 16.0;
             assert!(d <= reach, "{:?} {d} m away (reach {reach})", object.kind);
-            if object.kind != ObjectKind::Grass {
+            if object.is_layer_mesh() {
+                // A layer's mesh sits on its chunk's origin and draws all its objects.
+                assert!((at.translation().xz() - min).length() < 1e-3);
+            } else {
+                assert_eq!(object.instances, 1);
                 assert!((at.translation().xz() - min).max_element() <= size + 1e-3);
             }
             seen += 1;
@@ -459,7 +469,7 @@ fn a_frame_spawns_no_more_objects_than_it_allows() {
     let mut per_chunk = std::collections::HashMap::<Entity, usize>::new();
     let mut q = app.world_mut().query::<(&ScatterObject, &ChildOf)>();
     for (object, parent) in q.iter(app.world()) {
-        if object.kind != ObjectKind::Grass {
+        if !object.is_layer_mesh() {
             *per_chunk.entry(parent.parent()).or_default() += 1;
         }
     }
@@ -468,4 +478,126 @@ fn a_frame_spawns_no_more_objects_than_it_allows() {
         most > largest_allowance,
         "the fullest chunk has {most} objects, a frame allowed up to {largest_allowance}"
     );
+}
+
+/// Layers with entities of their own are in full detail up to their detail distance and at
+/// their far level beyond it, never both; layers drawn per chunk have no far level; and either
+/// level places the same objects.
+#[test]
+fn layers_switch_to_their_far_level_past_the_detail_distance() {
+    use aigc_world::scatter::place::{far_bit, full_bit};
+
+    let w = world();
+    let set = &w.set;
+    let mut far_layers = 0;
+    for (i, l) in set.layers.iter().enumerate() {
+        assert!(l.detail_distance <= l.view_distance, "{}", l.name);
+        let near = set.layers_within(l.detail_distance - 1.0);
+        assert_eq!(near & (full_bit(i) | far_bit(i)), full_bit(i), "{}", l.name);
+        let beyond = set.layers_within(l.view_distance + 1.0);
+        assert_eq!(beyond & (full_bit(i) | far_bit(i)), 0, "{}", l.name);
+        if l.kind.drawn_per_chunk() {
+            assert_eq!(l.detail_distance, l.view_distance, "{}", l.name);
+            continue;
+        }
+        if l.detail_distance < l.view_distance {
+            far_layers += 1;
+            let far = set.layers_within(l.detail_distance + 1.0);
+            assert_eq!(far & (full_bit(i) | far_bit(i)), far_bit(i), "{}", l.name);
+            let c = ChunkCoord::new(3, -1);
+            assert_eq!(
+                w.place_chunk(c, far_bit(i)),
+                w.place_chunk(c, full_bit(i)),
+                "{}",
+                l.name
+            );
+        }
+    }
+    assert!(
+        far_layers >= 3,
+        "trees, conifers and boulders have a far level"
+    );
+}
+
+/// Past a layer's detail distance a chunk draws the layer's objects as one mesh at their far
+/// level, not an entity each, and never both; that mesh counts every object of the layer.
+#[test]
+fn objects_past_their_detail_distance_are_one_far_mesh_per_chunk_and_layer() {
+    use aigc_world::config::ActiveWorld;
+    use aigc_world::prelude::*;
+    use aigc_world::scatter::place::full_bit;
+    use aigc_world::scatter::{ActiveScatter, CompiledScatter, ScatterObject};
+    use aigc_world::terrain::TerrainChunk;
+    use bevy::prelude::*;
+
+    use crate::common::{run_until, scatter_app};
+
+    let detail = 40.0;
+    let mut app = scatter_app();
+    let mut rules = ScatterRules::builtin();
+    for l in &mut rules.layers {
+        if !l.kind.drawn_per_chunk() {
+            l.detail_distance_m = Some(detail);
+        }
+    }
+    app.world_mut()
+        .resource_mut::<ActiveScatter>()
+        .replace(rules, "test rules")
+        .unwrap();
+    let eye = Vec3::new(3.5 * 64.0, 60.0, -0.5 * 64.0);
+    app.world_mut().spawn((
+        WorldObserver {
+            view_radius_m: Some(160.0),
+        },
+        Transform::from_translation(eye).looking_to(Vec3::X, Vec3::Y),
+    ));
+    run_until(&mut app, 3000, |app| {
+        app.world().resource::<TerrainStats>().is_settled()
+            && app.world().resource::<ScatterStats>().is_settled()
+    });
+    let (size, hysteresis) = {
+        let config = app.world().resource::<ActiveWorld>().config().clone();
+        (
+            config.chunk.size_m as f32,
+            config.streaming.hysteresis_m as f32,
+        )
+    };
+    // Per (chunk, layer): far meshes and their objects, entities.
+    let mut seen: HashMap<(Entity, u16), (u32, u32, usize)> = HashMap::new();
+    let mut q = app.world_mut().query::<(&ScatterObject, &ChildOf)>();
+    for (object, parent) in q.iter(app.world()) {
+        if object.kind.drawn_per_chunk() {
+            continue;
+        }
+        let entry = seen.entry((parent.parent(), object.layer)).or_default();
+        if object.far {
+            entry.0 += 1;
+            entry.1 += object.instances;
+        } else {
+            entry.2 += 1;
+        }
+    }
+    let (mut far_meshes, mut entities) = (0, 0);
+    let placer = app.world().resource::<CompiledScatter>().world.clone();
+    let mut chunks = app.world_mut().query::<&TerrainChunk>();
+    for ((chunk, layer), (meshes, instances, objects)) in seen {
+        let chunk = chunks.get(app.world(), chunk).unwrap();
+        let min = Vec2::new(chunk.x as f32, chunk.z as f32) * size;
+        let d = (min - eye.xz())
+            .max(eye.xz() - min - size)
+            .max(Vec2::ZERO)
+            .length();
+        assert!(meshes <= 1, "{meshes} far meshes of layer {layer}");
+        if meshes == 1 {
+            far_meshes += 1;
+            assert_eq!(objects, 0, "layer {layer} both far and in full detail");
+            assert!(d > detail, "far mesh {d} m away");
+            let placed = placer.place_chunk(chunk.coord(), full_bit(usize::from(layer)));
+            assert_eq!(instances as usize, placed.len(), "layer {layer}");
+        } else {
+            entities += objects;
+            assert!(d <= detail + hysteresis, "entities {d} m away");
+        }
+    }
+    assert!(far_meshes > 0 && entities > 0, "{far_meshes} {entities}");
 }

@@ -46,8 +46,10 @@ pub fn build_prompt(request: &DialogueRequest, settings: &LanguageSettings) -> P
 
     let keep = settings.history_turns as usize;
     let history = request.history();
+    // A blank line says nothing; as an empty message it would only confuse the model.
     let mut turns: Vec<(Speaker, String)> = history[history.len().saturating_sub(keep)..]
         .iter()
+        .filter(|t| !t.text.trim().is_empty())
         .map(|t| (t.speaker, t.text.clone()))
         .collect();
     // A conversation starts with the player: drop an NPC line left first by the cut.
@@ -281,6 +283,16 @@ pub(crate) mod tests {
         );
         let opening = build_prompt(&request("", vec![]), &settings);
         assert_eq!(opening.turns, vec![(Speaker::Player, OPENING_LINE.into())]);
+        // Blank lines in the history (a player who said nothing) are left out.
+        let blank = |speaker| Turn {
+            speaker,
+            text: " ".into(),
+        };
+        let quiet = build_prompt(
+            &request("", vec![blank(Speaker::Player), blank(Speaker::Npc)]),
+            &settings,
+        );
+        assert_eq!(quiet.turns, opening.turns);
         assert_eq!(
             opening.system, prompt.system,
             "the system text is the NPC's, not the line's"
