@@ -17,7 +17,7 @@
 use std::hint::black_box;
 
 use aigc_world::config::{LakeConfig, parse_world};
-use aigc_world::scatter::meshes::layer_mesh;
+use aigc_world::scatter::chunk_mesh::layer_mesh;
 use aigc_world::scatter::{ALL_LAYERS, ObjectKind, ScatterRules, ScatterWorld};
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
 use aigc_world::water::lakes::Lakes;

@@ -3,6 +3,8 @@
 
 use bevy::prelude::*;
 
+use crate::AigcWorldUpdate;
+
 /// Time of day in hours (0 = midnight, 12 = noon), advancing with [`Time`] at `speed` game
 /// hours per real second. Added by [`AigcWorldPlugin`](crate::AigcWorldPlugin).
 #[derive(Resource, Reflect, Clone, Debug, PartialEq)]
@@ -63,7 +65,7 @@ impl Plugin for ClockPlugin {
         app.register_type::<WorldClock>()
             .init_resource::<WorldClock>()
             .add_systems(
-                Update,
+                AigcWorldUpdate,
                 advance
                     .run_if(|clock: Res<WorldClock>| clock.speed != 0.0)
                     .in_set(crate::AigcWorldSystems::Config),

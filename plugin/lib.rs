@@ -58,7 +58,8 @@ pub mod texture;
 pub mod ui;
 pub mod water;
 
-use bevy::app::PluginGroupBuilder;
+use bevy::app::{MainScheduleOrder, PluginGroupBuilder};
+use bevy::ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
 use bevy::prelude::*;
 
 /// The things most games need.
@@ -85,7 +86,7 @@ pub mod prelude {
     #[cfg(feature = "render")]
     pub use crate::water::WaterSettings;
     pub use crate::water::{WaterPlugin, WaterSurface, WaterSystems};
-    pub use crate::{AigcWorldPlugin, AigcWorldSystems};
+    pub use crate::{AigcWorldPlugin, AigcWorldSystems, AigcWorldUpdate};
 }
 
 /// Everything aigc_world does, as one plugin group: `app.add_plugins(AigcWorldPlugin)`.
@@ -112,9 +113,21 @@ impl PluginGroup for AigcWorldPlugin {
     }
 }
 
-/// The system sets every aigc_world system runs in, chained in this order in [`Update`]. Order
-/// your own systems against them: read ground queries after [`Config`](Self::Config), see new
-/// chunk meshes after [`Apply`](Self::Apply).
+/// The schedule the plugin's systems run in: right after [`Update`], once a frame, on the
+/// frame thread one system after the other (Bevy's single-threaded executor).
+///
+/// The plugin's per-frame systems are light (generation and inference run on other threads) and
+/// chained, so running them in parallel gains nothing, while the multi-threaded executor's
+/// bookkeeping for them (access checks, task hand-offs, re-scanning after skipped systems)
+/// cost a 2-core machine about 0.07 ms a frame at rest (BENCHMARKS.md). Systems of yours that
+/// must see this frame's results go in [`PostUpdate`], or here ordered against
+/// [`AigcWorldSystems`]; `app.edit_schedule(AigcWorldUpdate, ..)` may choose another executor.
+#[derive(ScheduleLabel, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct AigcWorldUpdate;
+
+/// The system sets every aigc_world system runs in, chained in this order in
+/// [`AigcWorldUpdate`]. Order your own systems there against them: read ground queries after
+/// [`Config`](Self::Config), see new chunk meshes after [`Apply`](Self::Apply).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AigcWorldSystems {
     /// World file loading and hot reload; [`ActiveWorld`](config::ActiveWorld) and
@@ -136,11 +149,21 @@ pub enum AigcWorldSystems {
     Diagnostics,
 }
 
-/// Chains [`AigcWorldSystems`] in [`Update`]. Every sub-plugin calls it, so each also works
-/// when added on its own.
+/// Adds [`AigcWorldUpdate`] after [`Update`] (once) and chains [`AigcWorldSystems`] in it.
+/// Every sub-plugin calls it, so each also works when added on its own.
 pub(crate) fn configure_sets(app: &mut App) {
+    // Another sub-plugin may have added systems (and so the schedule) already: the order tells.
+    let label = AigcWorldUpdate.intern();
+    if let Some(mut order) = app.world_mut().get_resource_mut::<MainScheduleOrder>()
+        && !order.labels.contains(&label)
+    {
+        order.insert_after(Update, AigcWorldUpdate);
+        app.edit_schedule(AigcWorldUpdate, |schedule| {
+            schedule.set_executor(SingleThreadedExecutor::new());
+        });
+    }
     app.configure_sets(
-        Update,
+        AigcWorldUpdate,
         (
             AigcWorldSystems::Config,
             AigcWorldSystems::Poll,

@@ -97,17 +97,15 @@ pub struct CameraInputBlocked {
 /// to a UI.
 pub struct FlyCameraPlugin;
 
-/// The set the fly camera moves in ([`Update`], before the world's systems).
+/// The set the fly camera moves in ([`Update`], so before the world's systems, which run in
+/// [`AigcWorldUpdate`](aigc_world::AigcWorldUpdate)).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlyCameraSystems;
 
 impl Plugin for FlyCameraPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<CameraInputBlocked>().add_systems(
-            Update,
-            fly.in_set(FlyCameraSystems)
-                .before(aigc_world::AigcWorldSystems::Config),
-        );
+        app.init_resource::<CameraInputBlocked>()
+            .add_systems(Update, fly.in_set(FlyCameraSystems));
     }
 }
 

@@ -28,10 +28,10 @@ use bevy::prelude::*;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::AigcWorldSystems;
 use crate::background::BackgroundPriority;
 use crate::config::{ConfigError, parse_ron};
 use crate::kinds::{self, Active, ActiveChanged, FileKind, FileKindPlugin, FileKindSystems};
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 pub use backend::ComputeDevice;
 pub use worker::{
     AiError, AiJob, AiOutput, AiPriority, AiResult, AiSubmitter, AiTicket, ModelRunner,
@@ -311,7 +311,7 @@ impl Plugin for AiRuntimePlugin {
         .register_diagnostic(Diagnostic::new(AiDiagnostics::INFERENCE_MS).with_suffix(" ms"))
         .register_diagnostic(Diagnostic::new(AiDiagnostics::BACKEND_GPU))
         .add_systems(
-            Update,
+            AigcWorldUpdate,
             (
                 apply_ai_config
                     .run_if(on_message::<ActiveChanged<AiSettingsKind>>)

@@ -35,11 +35,11 @@ pub use source::{
     SharedGrammar, SourceEvent, grammar_reply,
 };
 
-use crate::AigcWorldSystems;
 use crate::config::ConfigError;
 use crate::kinds::{
     self, Active, FileAsset, FileKind, FileKindPlugin, FileKindSystems, FileStatus, FollowedFile,
 };
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 
 /// Answers what players say to NPCs; see the [module docs](self).
 #[derive(Clone, Debug)]
@@ -78,7 +78,7 @@ impl Plugin for DialoguePlugin {
         .insert_resource(ActiveGrammarShared(shared))
         .init_resource::<runtime::PendingReplies>()
         .add_systems(
-            Update,
+            AigcWorldUpdate,
             (
                 // Each system runs only when it may have work: no conversation, no cost.
                 share_active_grammar

@@ -16,10 +16,10 @@ use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 use super::memory::NpcMemory;
 use super::source::RequestId;
 use super::{DialogueReply, ReplyEvent, SayToNpc};
-use crate::AigcWorldSystems;
 use crate::npc::Npc;
 use crate::npc::facts::Speaker;
 use crate::terrain::WorldObserver;
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 
 /// Labels, the talk key and the dialogue window.
 pub struct DialogueUiPlugin;
@@ -34,13 +34,16 @@ impl Plugin for DialogueUiPlugin {
             .add_message::<CloseConversation>()
             .add_message::<SubmitLine>()
             .add_systems(
-                Update,
+                AigcWorldUpdate,
                 (talk_keys, open_and_close, clamp_draft)
                     .chain()
                     .before(AigcWorldSystems::Dialogue)
                     .after(AigcWorldSystems::Npcs),
             )
-            .add_systems(Update, follow_replies.after(AigcWorldSystems::Dialogue))
+            .add_systems(
+                AigcWorldUpdate,
+                follow_replies.after(AigcWorldSystems::Dialogue),
+            )
             .add_systems(EguiPrimaryContextPass, (draw_labels, draw_window).chain());
     }
 

@@ -12,8 +12,8 @@ use bevy::prelude::*;
 use thiserror::Error;
 
 use super::FileKind;
-use crate::AigcWorldSystems;
 use crate::config::{ConfigError, ConfigErrorKind};
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 
 /// A loaded file of kind `K`: its value, or why it cannot be used. Loading never fails on bad
 /// content, so Bevy logs nothing and the plugin reports the error once, itself.
@@ -117,24 +117,27 @@ impl<K: FileKind> Plugin for FileKindPlugin<K> {
     fn build(&self, app: &mut App) {
         crate::configure_sets(app);
         add_file_asset::<K>(app);
-        app.configure_sets(Update, FileKindSystems.in_set(AigcWorldSystems::Config))
-            .add_message::<ActiveChanged<K>>()
-            .insert_resource(Active::<K>::new(
-                self.builtin.clone(),
-                format!("<built-in {}>", K::NAME),
-            ))
-            .insert_resource(FollowedFile::<K> {
-                path: self.path.clone(),
-                handle: None,
-                applied: 0,
-            })
-            .init_resource::<FileStatus<K>>()
-            .add_systems(
-                Update,
-                follow_file::<K>
-                    .run_if(file_may_have_news::<K>)
-                    .in_set(FileKindSystems),
-            );
+        app.configure_sets(
+            AigcWorldUpdate,
+            FileKindSystems.in_set(AigcWorldSystems::Config),
+        )
+        .add_message::<ActiveChanged<K>>()
+        .insert_resource(Active::<K>::new(
+            self.builtin.clone(),
+            format!("<built-in {}>", K::NAME),
+        ))
+        .insert_resource(FollowedFile::<K> {
+            path: self.path.clone(),
+            handle: None,
+            applied: 0,
+        })
+        .init_resource::<FileStatus<K>>()
+        .add_systems(
+            AigcWorldUpdate,
+            follow_file::<K>
+                .run_if(file_may_have_news::<K>)
+                .in_set(FileKindSystems),
+        );
     }
 }
 

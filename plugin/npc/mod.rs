@@ -30,10 +30,10 @@ pub use placement::{NpcWorld, PlacedNpc, Settlement};
 pub use rules::{DEFAULT_NPC_RON, NpcConfig};
 pub use spawn::NpcStats;
 
-use crate::AigcWorldSystems;
 use crate::config::ConfigError;
 use crate::kinds::{self, Active, FileAsset, FileKind, FileKindPlugin, FileStatus, FollowedFile};
 use crate::terrain::ChunkCoord;
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 
 /// One NPC, ready to spawn: where it stands, who it is and what it sees.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,7 +103,7 @@ impl Plugin for NpcPlugin {
         ))
         .init_resource::<NpcStats>()
         .add_systems(
-            Update,
+            AigcWorldUpdate,
             (
                 spawn::plan_npc_chunks.run_if(spawn::plan_may_change),
                 spawn::poll_npc_tasks.run_if(
@@ -116,7 +116,7 @@ impl Plugin for NpcPlugin {
         );
         #[cfg(feature = "render")]
         app.add_systems(
-            Update,
+            AigcWorldUpdate,
             visuals::add_npc_visuals
                 .run_if(any_match_filter::<Added<Npc>>)
                 .in_set(AigcWorldSystems::Npcs)

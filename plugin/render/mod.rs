@@ -31,12 +31,12 @@ use bevy::render::render_resource::{
 };
 use bevy::shader::ShaderRef;
 
-use crate::AigcWorldSystems;
 use crate::config::{ActiveWorld, MAX_BIOMES, WorldConfig};
 use crate::terrain::{
     ATTRIBUTE_BIOME_WEIGHTS_HIGH, ATTRIBUTE_BIOME_WEIGHTS_LOW, ATTRIBUTE_WETNESS, TerrainChunk,
 };
 use crate::texture::{BiomeTextures, TextureSampling};
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 
 /// `shaders/terrain.wgsl`, embedded.
 pub const TERRAIN_SHADER: Handle<Shader> = uuid_handle!("5b0c9f52-6f0e-4c55-9a43-3d1f6a2e8b71");
@@ -194,7 +194,7 @@ impl Plugin for TerrainMaterialPlugin {
         app.add_plugins(MaterialPlugin::<TerrainMaterial>::default())
             .init_resource::<TerrainMaterialState>()
             .add_systems(
-                Update,
+                AigcWorldUpdate,
                 (update_terrain_material, attach_terrain_material)
                     .chain()
                     .after(AigcWorldSystems::Apply)

@@ -9,7 +9,6 @@ use std::f32::consts::TAU;
 
 use bevy::math::{Quat, Vec3};
 
-use super::place::Placement;
 use super::rules::ObjectKind;
 use crate::npc::rng::Rng;
 
@@ -202,7 +201,7 @@ const NEEDLES: [f32; 3] = [0.04, 0.13, 0.06];
 const STONE: [f32; 3] = [0.30, 0.29, 0.27];
 
 /// Variant `variant` of `kind`, the same for the same `(kind, variant, seed)`. Grass tufts are
-/// drawn per chunk by [`layer_mesh`]; this gives one tuft.
+/// drawn per chunk by [`layer_mesh`](super::chunk_mesh::layer_mesh); this gives one tuft.
 pub fn object_mesh(kind: ObjectKind, variant: u8, seed: u64) -> ObjectMesh {
     let mut rng = Rng::new(&[seed, kind as u64, u64::from(variant), 0x000b_1ec7]);
     let mut mesh = ObjectMesh::default();
@@ -411,7 +410,7 @@ fn rock(mesh: &mut ObjectMesh, rng: &mut Rng, size: f32, subdivisions: u32) {
 
 /// One grass tuft: a few thin blades (one triangle each) leaning outwards, dark at the root
 /// and light at the tip, all normals facing `up` so tufts shade like the ground under them.
-fn tuft(mesh: &mut ObjectMesh, rng: &mut Rng, origin: Vec3, turn: Quat, scale: f32) {
+pub(super) fn tuft(mesh: &mut ObjectMesh, rng: &mut Rng, origin: Vec3, turn: Quat, scale: f32) {
     let up = turn * Vec3::Y;
     let normal = up.to_array();
     let root = [0.05, 0.13, 0.02, 1.0];
@@ -441,174 +440,9 @@ fn tuft(mesh: &mut ObjectMesh, rng: &mut Rng, origin: Vec3, turn: Quat, scale: f
     }
 }
 
-/// The objects of `layer` in `placements` (others are skipped) as one mesh, positions relative
-/// to world `origin` (x, z): what a chunk draws for a layer of a kind
-/// [drawn per chunk](ObjectKind::drawn_per_chunk). Grass tufts are grown in place; other kinds
-/// copy their [`OBJECT_MESH_SEED`] variant turned, tilted and scaled as the placement says,
-/// exactly as an object of its own would stand.
-pub fn layer_mesh(placements: &[Placement], layer: u16, origin: [f64; 2]) -> ObjectMesh {
-    merged_mesh(placements, layer, origin, object_mesh)
-}
-
-/// The objects of `layer` in `placements` at their far level ([`far_object_mesh`]) as one mesh,
-/// positions relative to world `origin` (x, z): what a chunk past the layer's detail distance
-/// draws instead of an entity per object.
-pub fn far_layer_mesh(placements: &[Placement], layer: u16, origin: [f64; 2]) -> ObjectMesh {
-    merged_mesh(placements, layer, origin, far_object_mesh)
-}
-
-fn merged_mesh(
-    placements: &[Placement],
-    layer: u16,
-    origin: [f64; 2],
-    variant_mesh: fn(ObjectKind, u8, u64) -> ObjectMesh,
-) -> ObjectMesh {
-    let mut mesh = ObjectMesh::default();
-    let mut variants: Vec<Option<ObjectMesh>> = vec![None; usize::from(MAX_VARIANTS)];
-    for p in placements.iter().filter(|p| p.layer == layer) {
-        let local = Vec3::new(
-            (f64::from(p.position[0]) - origin[0]) as f32,
-            p.position[1],
-            (f64::from(p.position[2]) - origin[1]) as f32,
-        );
-        let turn =
-            Quat::from_rotation_arc(Vec3::Y, Vec3::from_array(p.up)) * Quat::from_rotation_y(p.yaw);
-        if p.kind == ObjectKind::Grass {
-            let mut rng = Rng::new(&[p.id, 0x6a55]);
-            tuft(&mut mesh, &mut rng, local, turn, p.scale);
-            continue;
-        }
-        let slot = usize::from(p.variant.min(MAX_VARIANTS - 1));
-        let source =
-            variants[slot].get_or_insert_with(|| variant_mesh(p.kind, p.variant, OBJECT_MESH_SEED));
-        mesh.append_placed(source, local, turn, p.scale);
-    }
-    mesh
-}
-
-impl ObjectMesh {
-    /// Appends `source` scaled by `scale`, turned by `turn` and moved to `at`.
-    fn append_placed(&mut self, source: &ObjectMesh, at: Vec3, turn: Quat, scale: f32) {
-        let base = self.positions.len() as u32;
-        self.positions.extend(
-            source
-                .positions
-                .iter()
-                .map(|&p| (at + turn * (Vec3::from_array(p) * scale)).to_array()),
-        );
-        self.normals.extend(
-            source
-                .normals
-                .iter()
-                .map(|&n| (turn * Vec3::from_array(n)).to_array()),
-        );
-        self.colors.extend_from_slice(&source.colors);
-        self.indices
-            .extend(source.indices.iter().map(|&i| base + i));
-        if !source.sway.is_empty() || !self.sway.is_empty() {
-            // Keep one sway per vertex when either side sways.
-            self.sway.resize(base as usize, 0.0);
-            if source.sway.is_empty() {
-                self.sway.resize(self.positions.len(), 0.0);
-            } else {
-                self.sway.extend_from_slice(&source.sway);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grass_blades_sway_at_the_tip_and_stay_rooted() {
-        let p = Placement {
-            id: 9,
-            layer: 0,
-            kind: ObjectKind::Grass,
-            variant: 0,
-            position: [3.0, 1.0, 4.0],
-            up: [0.0, 1.0, 0.0],
-            yaw: 0.3,
-            scale: 1.0,
-        };
-        let m = layer_mesh(&[p], 0, [0.0, 0.0]);
-        assert_eq!(m.sway.len(), m.vertex_count());
-        for (pos, s) in m.positions.iter().zip(&m.sway) {
-            // Roots (at the ground) stay put, tips (above it) move fully.
-            if *s == 0.0 {
-                assert!((pos[1] - 1.0).abs() < 1e-4, "{pos:?}");
-            } else {
-                assert_eq!(*s, 1.0);
-                assert!(pos[1] > 1.1, "{pos:?}");
-            }
-        }
-        assert!(m.sway.contains(&0.0) && m.sway.contains(&1.0));
-    }
-
-    #[test]
-    fn a_layer_mesh_puts_each_object_where_its_own_entity_would_stand() {
-        let rock = |id, layer, position: [f32; 3], up: [f32; 3], yaw, scale| Placement {
-            id,
-            layer,
-            kind: ObjectKind::Rock,
-            variant: (id % 3) as u8,
-            position,
-            up,
-            yaw,
-            scale,
-        };
-        let tilted = Vec3::new(0.3, 1.0, -0.2).normalize().to_array();
-        let placements = [
-            rock(1, 2, [70.0, 12.5, 130.0], [0.0, 1.0, 0.0], 0.4, 1.2),
-            rock(2, 5, [75.0, 9.0, 140.0], tilted, 1.0, 1.0),
-            rock(4, 2, [100.0, 3.0, 150.0], tilted, 2.5, 0.6),
-        ];
-        let origin = [64.0, 128.0];
-        let merged = layer_mesh(&placements, 2, origin);
-        // Only layer 2's two rocks, each its variant placed by the object transform.
-        let mut expected = ObjectMesh::default();
-        for p in placements.iter().filter(|p| p.layer == 2) {
-            let source = object_mesh(p.kind, p.variant, OBJECT_MESH_SEED);
-            let turn = Quat::from_rotation_arc(Vec3::Y, Vec3::from_array(p.up))
-                * Quat::from_rotation_y(p.yaw);
-            let at = Vec3::new(
-                p.position[0] - origin[0] as f32,
-                p.position[1],
-                p.position[2] - origin[1] as f32,
-            );
-            let base = expected.positions.len() as u32;
-            for (q, n) in source.positions.iter().zip(&source.normals) {
-                let q = at + turn * (Vec3::from_array(*q) * p.scale);
-                expected.positions.push(q.to_array());
-                expected
-                    .normals
-                    .push((turn * Vec3::from_array(*n)).to_array());
-            }
-            expected.colors.extend_from_slice(&source.colors);
-            expected
-                .indices
-                .extend(source.indices.iter().map(|i| base + i));
-        }
-        assert_eq!(merged.vertex_count(), expected.vertex_count());
-        assert_eq!(merged.indices, expected.indices);
-        assert_eq!(merged.colors, expected.colors);
-        assert!(merged.sway.is_empty());
-        for (a, b) in merged.positions.iter().zip(&expected.positions) {
-            assert!(
-                Vec3::from_array(*a).distance(Vec3::from_array(*b)) < 1e-4,
-                "{a:?} {b:?}"
-            );
-        }
-        for (a, b) in merged.normals.iter().zip(&expected.normals) {
-            assert!(
-                Vec3::from_array(*a).distance(Vec3::from_array(*b)) < 1e-5,
-                "{a:?} {b:?}"
-            );
-        }
-        assert_eq!(layer_mesh(&placements, 3, origin), ObjectMesh::default());
-    }
 
     #[test]
     fn far_levels_are_small_and_fill_about_the_same_space() {

@@ -5,7 +5,8 @@
 //! | [`rules`] | the scatter file (`*.scatter.ron`): layers of objects per biome |
 //! | [`place`], [`ground`] | the pure core: (seed, rules, region, ground) to placements, seam-free and independent of load order |
 //! | [`ScatterWorld`] | the rules compiled for one world's terrain: per-chunk placement and "objects near a point" |
-//! | [`meshes`] | procedural meshes: seeded trees, conifers, bushes, faceted rocks, grass tufts |
+//! | [`meshes`] | procedural meshes: seeded trees, conifers, bushes, faceted rocks, grass tufts, and each kind's simplified far level |
+//! | [`chunk_mesh`] | a chunk's objects of one layer as one mesh (bushes, rocks, grass, and far levels) |
 //! | `wind` (feature `render`) | grass and trees swaying in the wind in `shaders/grass.wgsl`, `WindSettings` |
 //! | [`ScatterPlugin`] | the ECS shell: placement tasks beside chunk generation, [`ScatterStats`], [`ScatterIndex`] |
 //! | `apply` | spawning objects as children of their chunk within [`ScatterSettings`], despawning those that leave |
@@ -17,6 +18,7 @@
 //! mesh per layer, built on the placement task, so the many small objects cost no entities.
 
 mod apply;
+pub mod chunk_mesh;
 pub mod ground;
 pub mod meshes;
 pub mod place;
@@ -42,11 +44,11 @@ pub use spawn::{CompiledScatter, ScatterIndex, ScatterObject, ScatterStats};
 #[cfg(feature = "render")]
 pub use visuals::to_bevy_mesh;
 
-use crate::AigcWorldSystems;
 use crate::config::ConfigError;
 use crate::kinds::{self, Active, FileAsset, FileKind, FileKindPlugin, FileStatus, FollowedFile};
 use crate::terrain::graph::Plan;
 use crate::terrain::{ChunkCoord, TerrainGenerator};
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 
 /// Scatters objects over chunks near observers from the scatter file, and hot-reloads it.
 #[derive(Clone, Debug)]
@@ -76,14 +78,14 @@ impl Plugin for ScatterPlugin {
         .init_resource::<ScatterIndex>()
         .init_resource::<apply::ScatterDespawns>()
         .configure_sets(
-            Update,
+            AigcWorldUpdate,
             (ScatterSystems::Plan, ScatterSystems::Apply)
                 .chain()
                 .after(AigcWorldSystems::Apply)
                 .before(AigcWorldSystems::Npcs),
         )
         .add_systems(
-            Update,
+            AigcWorldUpdate,
             (
                 // Each system runs only when it may have work, so a world at rest costs
                 // nothing here.
@@ -112,7 +114,7 @@ impl Plugin for ScatterPlugin {
                 .register_type::<wind::WindSettings>()
                 .init_resource::<wind::WindSettings>()
                 .add_systems(
-                    Update,
+                    AigcWorldUpdate,
                     visuals::update_wind
                         .run_if(resource_changed::<wind::WindSettings>)
                         .in_set(ScatterSystems::Apply),
@@ -124,7 +126,7 @@ impl Plugin for ScatterPlugin {
     }
 }
 
-/// Where scatter's systems run in [`Update`], chained, after
+/// Where scatter's systems run in [`AigcWorldUpdate`], chained, after
 /// [`AigcWorldSystems::Apply`] and before [`AigcWorldSystems::Npcs`].
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScatterSystems {

@@ -9,7 +9,8 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task};
 
 use super::apply::{ScatterReady, clear_objects};
-use super::meshes::{ObjectMesh, far_layer_mesh, layer_mesh};
+use super::chunk_mesh::{far_layer_mesh, layer_mesh};
+use super::meshes::ObjectMesh;
 use super::place::{FULL_DETAIL, far_bit, full_bit};
 use super::{ActiveScatter, LayerMask, ObjectKind, Placement, ScatterWorld};
 use crate::config::ActiveWorld;

@@ -5,7 +5,7 @@ use bevy::prelude::*;
 
 use super::TerrainStats;
 use super::streaming::{FrameCounters, stats_may_change, update_stats};
-use crate::AigcWorldSystems;
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 
 /// Paths of the terrain diagnostics.
 pub struct TerrainDiagnostics;
@@ -43,7 +43,7 @@ impl Plugin for TerrainDiagnosticsPlugin {
             app.register_diagnostic(Diagnostic::new(path).with_suffix(suffix));
         }
         app.init_resource::<FrameCounters>().add_systems(
-            Update,
+            AigcWorldUpdate,
             (
                 update_stats.run_if(stats_may_change),
                 publish.run_if(resource_changed::<TerrainStats>),

@@ -30,8 +30,8 @@ pub use mesh::{ChunkMeshData, Heightfield};
 pub(crate) use streaming::ChunkChanges;
 pub use streaming::{StreamingMode, TerrainSettings, TerrainStats, catch_up_factor};
 
-use crate::AigcWorldSystems;
 use crate::config::ActiveWorld;
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 
 /// Per-vertex weights of biomes 0..4 (`vec4<f32>` at shader location 8 in the terrain material).
 pub const ATTRIBUTE_BIOME_WEIGHTS_LOW: MeshVertexAttribute =
@@ -71,7 +71,7 @@ impl Plugin for TerrainPlugin {
             .init_resource::<eroded::ErosionFollow>()
             .add_plugins(diagnostics::TerrainDiagnosticsPlugin)
             .add_systems(
-                Update,
+                AigcWorldUpdate,
                 (
                     // Every system runs only when it may have work: a world at rest costs
                     // the executor no task per system and frame.

@@ -26,6 +26,8 @@ mod systems;
 
 use bevy::prelude::*;
 
+use crate::AigcWorldUpdate;
+
 use crate::ai::nca::NcaWeights;
 use crate::config::{ConfigError, ConfigErrorKind};
 use crate::kinds::{
@@ -188,7 +190,7 @@ impl Plugin for TexturePlugin {
         .init_resource::<gpu_layers::GpuLayerPatches>()
         .insert_resource(systems::TextureState::new(default_set, self.learned))
         .add_systems(
-            Update,
+            AigcWorldUpdate,
             (
                 // Each system runs only when it may have work: textures at rest cost nothing.
                 systems::follow_texture_set

@@ -30,9 +30,9 @@ pub use progress::{StartingArea, WorldProgress};
 pub use stats_panel::FrameTimeHistory;
 pub use world_panel::{WORLD_PANEL_SOURCE, WorldEditor, apply_world_draft};
 
-use crate::AigcWorldSystems;
 use crate::config::ActiveWorld;
 use crate::terrain::TerrainStats;
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 
 /// The World, Stats and Minimap panels and the generation progress bar.
 ///
@@ -59,7 +59,7 @@ impl Plugin for WorldUiPlugin {
             .init_resource::<StartingArea>()
             .init_resource::<WorldProgress>()
             .add_systems(
-                Update,
+                AigcWorldUpdate,
                 (
                     (toggle_ui, stats_panel::record_frame_time),
                     world_panel::apply_world_edits

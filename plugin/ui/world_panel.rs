@@ -58,7 +58,7 @@ impl WorldEditor {
         self.error.as_deref()
     }
 
-    /// Applies the working copy in the next [`Update`].
+    /// Applies the working copy in the next frame.
     pub fn request_apply(&mut self) {
         self.apply_requested = true;
     }
@@ -242,7 +242,7 @@ mod tests {
         parse_world(DEFAULT_WORLD_RON, "default.world.ron").unwrap()
     }
 
-    /// The UI plugin without egui: its Update systems run, its drawing schedule never does.
+    /// The UI plugin without egui: its per-frame systems run, its drawing schedule never does.
     fn app() -> App {
         let mut app = App::new();
         app.add_plugins(MinimalPlugins)

@@ -15,6 +15,8 @@ use bevy::pbr::{
     MaterialPlugin, PbrPlugin,
 };
 use bevy::prelude::*;
+
+use crate::AigcWorldUpdate;
 use bevy::render::render_resource::{
     AsBindGroup, RenderPipelineDescriptor, ShaderType, SpecializedMeshPipelineError,
 };
@@ -173,7 +175,7 @@ pub(super) fn build(app: &mut App) {
     app.add_plugins(MaterialPlugin::<WaterMaterial>::default())
         .init_resource::<WaterMaterialState>()
         .add_systems(
-            Update,
+            AigcWorldUpdate,
             (update_water_material, attach_water_material)
                 .chain()
                 .in_set(WaterSystems::Material),

@@ -23,6 +23,8 @@ use bevy::asset::RenderAssetUsages;
 use bevy::mesh::{Indices, MeshVertexAttribute, PrimitiveTopology, VertexFormat};
 use bevy::prelude::*;
 
+use crate::AigcWorldUpdate;
+
 #[cfg(feature = "render")]
 pub use material::{
     WATER_SHADER, WaterExtension, WaterMaterial, WaterMaterialUniform, WaterSettings,
@@ -42,7 +44,7 @@ impl Plugin for WaterPlugin {
     fn build(&self, app: &mut App) {
         crate::configure_sets(app);
         app.insert_resource(WaterMeshing).configure_sets(
-            Update,
+            AigcWorldUpdate,
             WaterSystems::Material
                 .after(crate::AigcWorldSystems::Apply)
                 .before(crate::AigcWorldSystems::Npcs),
@@ -52,7 +54,7 @@ impl Plugin for WaterPlugin {
     }
 }
 
-/// Where water's systems run in [`Update`].
+/// Where water's systems run in [`AigcWorldUpdate`].
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WaterSystems {
     /// After [`AigcWorldSystems::Apply`](crate::AigcWorldSystems::Apply) (which spawns the

@@ -5,6 +5,7 @@
 use std::marker::PhantomData;
 use std::path::Path;
 
+use aigc_world::AigcWorldUpdate;
 use aigc_world::ai::AiSettingsKind;
 use aigc_world::ai::llm::loaded::LanguageModelKind;
 use aigc_world::ai::llm::tiny_chat::tiny_chat_gguf;
@@ -204,7 +205,7 @@ fn kind_app<K: FileKind>(dir: &Dir, path: Option<&str>, builtin: K::Value) -> Ap
         FileKindPlugin::<K>::new(path.map(str::to_owned), builtin),
     );
     app.insert_resource(Announced::<K>(Vec::new(), PhantomData))
-        .add_systems(Update, record::<K>.after(FileKindSystems));
+        .add_systems(AigcWorldUpdate, record::<K>.after(FileKindSystems));
     app
 }
 

@@ -12,14 +12,16 @@ use aigc_world::prelude::*;
 
 use crate::common::{run_until, scatter_app};
 
-/// Names of the `Update` systems that ran after `since`.
+/// Names of the systems of the plugin's schedule that ran after `since`.
 fn ran_since(app: &mut App, since: Tick) -> Vec<String> {
     let now = app.world_mut().change_tick();
     let schedules = app.world().resource::<Schedules>();
-    let update = schedules.get(Update).expect("an Update schedule");
+    let update = schedules
+        .get(AigcWorldUpdate)
+        .expect("the plugin's schedule");
     update
         .systems()
-        .expect("Update ran")
+        .expect("the plugin's schedule ran")
         .filter(|(_, system)| system.get_last_run().is_newer_than(since, now))
         .map(|(_, system)| system.name().to_string())
         .collect()

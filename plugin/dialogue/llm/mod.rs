@@ -37,12 +37,12 @@ pub use settings::{
 
 use super::source::{DialogueRequest, GrammarSource};
 use super::{ActiveGrammarShared, DialogueBackend, DialogueSettings};
-use crate::AigcWorldSystems;
 use crate::ai::llm::loaded::LanguageModelKind;
 use crate::ai::{AiJob, AiOutput, AiPriority, AiResponse, AiRuntime, AiSettingsKind, AiTicket};
 use crate::kinds::{
     Active, ActiveChanged, FileKindPlugin, FileKindSystems, FileStatus, FollowedFile,
 };
+use crate::{AigcWorldSystems, AigcWorldUpdate};
 
 /// The seed of one reply: the world seed, the NPC and how far the conversation has got, so the
 /// same conversation gets the same reply on the CPU backend.
@@ -137,7 +137,7 @@ impl Plugin for LanguageModelPlugin {
         .init_resource::<LanguageModelStatus>()
         .init_resource::<ModelLoad>()
         .add_systems(
-            Update,
+            AigcWorldUpdate,
             (
                 (
                     apply_language_settings
