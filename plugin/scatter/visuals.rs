@@ -29,6 +29,18 @@ pub(crate) struct ScatterMeshes {
     trees: Option<Handle<WindMaterial>>,
 }
 
+impl ScatterMeshes {
+    /// The material of everything that does not sway, made on first use.
+    fn solid_material(
+        &mut self,
+        materials: &mut Assets<StandardMaterial>,
+    ) -> Handle<StandardMaterial> {
+        self.solid
+            .get_or_insert_with(|| materials.add(solid_base()))
+            .clone()
+    }
+}
+
 /// What dressing objects needs.
 #[derive(SystemParam)]
 pub(crate) struct VisualParams<'w> {
@@ -162,11 +174,7 @@ impl VisualParams<'_> {
             object.insert((Mesh3d(mesh), MeshMaterial3d(material), fade(view, false)));
             return;
         }
-        let material = self
-            .cache
-            .solid
-            .get_or_insert_with(|| materials.add(solid_base()))
-            .clone();
+        let material = self.cache.solid_material(materials);
         object.insert((Mesh3d(mesh), MeshMaterial3d(material), fade(view, false)));
     }
 
@@ -217,11 +225,7 @@ impl VisualParams<'_> {
             ));
             return;
         }
-        let material = self
-            .cache
-            .solid
-            .get_or_insert_with(|| materials.add(solid_base()))
-            .clone();
+        let material = self.cache.solid_material(materials);
         object.insert((mesh, MeshMaterial3d(material), bounds, fade(view, true)));
     }
 }
