@@ -93,6 +93,18 @@ fn wind_material(base: StandardMaterial, wind: &WindSettings, bend_m: f32) -> Wi
     }
 }
 
+/// The swaying material kept in `slot`, made on first use from `base`, bending `bend_m`.
+fn shared_wind_material(
+    slot: &mut Option<Handle<WindMaterial>>,
+    materials: &mut Assets<WindMaterial>,
+    base: StandardMaterial,
+    wind: &WindSettings,
+    bend_m: f32,
+) -> Handle<WindMaterial> {
+    slot.get_or_insert_with(|| materials.add(wind_material(base, wind, bend_m)))
+        .clone()
+}
+
 fn solid_base() -> StandardMaterial {
     StandardMaterial {
         base_color: Color::WHITE,
@@ -163,14 +175,13 @@ impl VisualParams<'_> {
             })
             .clone();
         if sways {
-            let wind = &self.wind;
-            let material = self
-                .cache
-                .trees
-                .get_or_insert_with(|| {
-                    wind_materials.add(wind_material(solid_base(), wind, wind.tree_bend_m))
-                })
-                .clone();
+            let material = shared_wind_material(
+                &mut self.cache.trees,
+                wind_materials,
+                solid_base(),
+                &self.wind,
+                self.wind.tree_bend_m,
+            );
             object.insert((Mesh3d(mesh), MeshMaterial3d(material), fade(view, false)));
             return;
         }
@@ -208,14 +219,13 @@ impl VisualParams<'_> {
         let bounds = Aabb::from_min_max(Vec3::from_array(lo), Vec3::from_array(hi));
         let mesh = Mesh3d(meshes.add(to_bevy_mesh(mesh, false)));
         if grass {
-            let wind = &self.wind;
-            let material = self
-                .cache
-                .grass
-                .get_or_insert_with(|| {
-                    wind_materials.add(wind_material(grass_base(), wind, wind.grass_bend_m))
-                })
-                .clone();
+            let material = shared_wind_material(
+                &mut self.cache.grass,
+                wind_materials,
+                grass_base(),
+                &self.wind,
+                self.wind.grass_bend_m,
+            );
             object.insert((
                 mesh,
                 MeshMaterial3d(material),
