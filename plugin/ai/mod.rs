@@ -95,9 +95,6 @@ impl FileKind for AiSettingsKind {
     }
 }
 
-/// A loaded `*.ai.ron` file, or why it could not be used.
-pub type AiConfigAsset = kinds::FileAsset<AiSettingsKind>;
-
 /// A finished model request, for whoever submitted it (match [`AiResult::id`] with
 /// [`AiTicket::id`]).
 #[derive(Message, Clone, Debug)]

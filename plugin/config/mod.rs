@@ -22,7 +22,7 @@ pub use validate::{
 };
 
 use crate::kinds::{
-    self, Active, ActiveChanged, FileAsset, FileKind, FileKindPlugin, FileStatus, FollowedFile,
+    self, Active, ActiveChanged, FileKind, FileKindPlugin, FileStatus, FollowedFile,
 };
 
 /// The world that ships with the crate, used until (or unless) a world file loads.
@@ -88,9 +88,6 @@ pub type WorldConfigStatus = FileStatus<WorldKind>;
 
 /// Which world file is followed (change `path` to load another).
 pub type WorldFile = FollowedFile<WorldKind>;
-
-/// A loaded world file: the parsed world, or why it could not be used.
-pub type WorldAsset = FileAsset<WorldKind>;
 
 #[cfg(test)]
 mod tests {

@@ -37,7 +37,7 @@ pub use source::{
 
 use crate::config::ConfigError;
 use crate::kinds::{
-    self, Active, FileAsset, FileKind, FileKindPlugin, FileKindSystems, FileStatus, FollowedFile,
+    self, Active, FileKind, FileKindPlugin, FileKindSystems, FileStatus, FollowedFile,
 };
 use crate::{AigcWorldSystems, AigcWorldUpdate};
 
@@ -154,9 +154,6 @@ pub type GrammarStatus = FileStatus<GrammarKind>;
 
 /// Which grammar file is followed (change `path` to load another).
 pub type GrammarFile = FollowedFile<GrammarKind>;
-
-/// A loaded grammar file: the grammar, or why it cannot be used.
-pub type GrammarAsset = FileAsset<GrammarKind>;
 
 /// [`ActiveGrammar`] as a [`SharedGrammar`] that follows its changes, for sources on other
 /// threads ([`GrammarSource::new`]).

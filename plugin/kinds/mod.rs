@@ -5,7 +5,8 @@
 //! |---|---|
 //! | [`FileKind`] | a kind: its value type, extensions, human name and parser (bytes to value or a positioned [`ConfigError`]) |
 //! | [`registry`], [`kind_for_path`] | every kind of the crate, usable without a Bevy app (validators, fuzzers) |
-//! | [`FileKindPlugin`] | for one kind: the asset and loader, the followed file ([`FollowedFile`]), hot reload, keep-last-good, one warning per rejected edit, [`FileStatus`], [`Active`], [`ActiveChanged`] |
+//! | [`FileAsset`] | a loaded file of any kind: one asset type for all kinds, read by one loader per kind (chosen by extension) |
+//! | [`FileKindPlugin`] | for one kind: the loader, the followed file ([`FollowedFile`]), hot reload, keep-last-good, one warning per rejected edit, [`FileStatus`], [`Active`], [`ActiveChanged`] |
 //! | [`FileSlot`] | one of many followed files of a kind (a model per material): loading, hot reload, keep-last-good, polled by the feature that follows them |
 //!
 //! A kind is a unit type and an `impl FileKind`; adding it to [`registry`] makes the validator

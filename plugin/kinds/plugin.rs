@@ -1,6 +1,7 @@
 //! The ECS shell of a file kind: one generic plugin that loads the followed file, hot-reloads
 //! it, keeps the last good value and reports a rejected edit once, for any [`FileKind`].
 
+use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,22 +16,30 @@ use super::FileKind;
 use crate::config::{ConfigError, ConfigErrorKind};
 use crate::{AigcWorldSystems, AigcWorldUpdate};
 
-/// A loaded file of kind `K`: its value, or why it cannot be used. Loading never fails on bad
-/// content, so Bevy logs nothing and the plugin reports the error once, itself.
-#[derive(Asset, TypePath, Debug)]
-pub struct FileAsset<K: FileKind> {
-    /// The value, or what is wrong with the file.
-    pub result: Result<Arc<K::Value>, ConfigError>,
+/// A loaded file of any [`FileKind`]: which kind read it, and its value or why it cannot be
+/// used. One asset type serves every kind (one loader per kind, chosen by extension), so the
+/// engine tracks one asset type per frame however many kinds there are. Loading never fails on
+/// bad content, so Bevy logs nothing and the plugin reports the error once, itself.
+#[derive(Asset, TypePath)]
+pub struct FileAsset {
+    kind: TypeId,
+    kind_name: &'static str,
+    file: String,
+    result: Result<Arc<dyn Any + Send + Sync>, ConfigError>,
     /// Which load this is (unique in the process), so each load is applied once.
     serial: u64,
 }
 
-impl<K: FileKind> FileAsset<K> {
-    /// Parses `bytes` (labelled `file` in errors) as a new load.
-    pub fn parse(bytes: &[u8], file: &str) -> Self {
+impl FileAsset {
+    /// Parses `bytes` (labelled `file` in errors) as a new load of a kind-`K` file.
+    pub fn parse<K: FileKind>(bytes: &[u8], file: &str) -> Self {
         static LOADS: AtomicU64 = AtomicU64::new(1);
         Self {
-            result: K::parse(bytes, file).map(Arc::new),
+            kind: TypeId::of::<K>(),
+            kind_name: K::NAME,
+            file: file.to_owned(),
+            result: K::parse(bytes, file)
+                .map(|value| Arc::new(value) as Arc<dyn Any + Send + Sync>),
             serial: LOADS.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -39,9 +48,60 @@ impl<K: FileKind> FileAsset<K> {
     pub fn serial(&self) -> u64 {
         self.serial
     }
+
+    /// [`FileKind::NAME`] of the kind whose loader read the file (chosen by its extension).
+    pub fn kind_name(&self) -> &'static str {
+        self.kind_name
+    }
+
+    /// Whether a kind-`K` loader read the file.
+    pub fn is<K: FileKind>(&self) -> bool {
+        self.kind == TypeId::of::<K>()
+    }
+
+    /// The value as kind `K`, or what is wrong with the file: its own error, or that its name
+    /// makes it a file of another kind.
+    pub fn result<K: FileKind>(&self) -> Result<Arc<K::Value>, ConfigError> {
+        let wrong_kind = || {
+            ConfigError::at(
+                &self.file,
+                (1, 1),
+                ConfigErrorKind::Invalid(format!(
+                    "this is read as a {} file (by its name), not a {} file; {} files end in {}",
+                    self.kind_name,
+                    K::NAME,
+                    K::NAME,
+                    K::EXTENSIONS
+                        .iter()
+                        .map(|e| format!(".{e}"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )),
+            )
+        };
+        match &self.result {
+            Ok(_) if !self.is::<K>() => Err(wrong_kind()),
+            Ok(value) => value
+                .clone()
+                .downcast::<K::Value>()
+                .map_err(|_| wrong_kind()),
+            Err(error) => Err(error.clone()),
+        }
+    }
 }
 
-/// Reads files of kind `K` (by [`FileKind::EXTENSIONS`]) into [`FileAsset<K>`]s.
+impl std::fmt::Debug for FileAsset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileAsset")
+            .field("kind", &self.kind_name)
+            .field("file", &self.file)
+            .field("ok", &self.result.is_ok())
+            .field("serial", &self.serial)
+            .finish()
+    }
+}
+
+/// Reads files of kind `K` (by [`FileKind::EXTENSIONS`]) into [`FileAsset`]s.
 #[derive(TypePath)]
 pub struct FileAssetLoader<K: FileKind>(PhantomData<fn() -> K>);
 
@@ -61,7 +121,7 @@ pub enum FileLoadError {
 }
 
 impl<K: FileKind> AssetLoader for FileAssetLoader<K> {
-    type Asset = FileAsset<K>;
+    type Asset = FileAsset;
     type Settings = ();
     type Error = FileLoadError;
 
@@ -70,11 +130,11 @@ impl<K: FileKind> AssetLoader for FileAssetLoader<K> {
         reader: &mut dyn Reader,
         _settings: &(),
         load_context: &mut LoadContext<'_>,
-    ) -> Result<FileAsset<K>, FileLoadError> {
+    ) -> Result<FileAsset, FileLoadError> {
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes).await?;
         let file = load_context.path().to_string();
-        Ok(FileAsset::parse(&bytes, &file))
+        Ok(FileAsset::parse::<K>(&bytes, &file))
     }
 
     fn extensions(&self) -> &[&str] {
@@ -82,12 +142,21 @@ impl<K: FileKind> AssetLoader for FileAssetLoader<K> {
     }
 }
 
-/// Registers [`FileAsset<K>`] and its loader, once: for kinds whose files are followed some other
-/// way than by [`FileKindPlugin`] (many files of one kind, say).
+/// The kinds whose loaders are registered, so each is registered once.
+#[derive(Resource, Default)]
+struct FileKindLoaders(Vec<TypeId>);
+
+/// Registers [`FileAsset`] (once for all kinds) and the loader of kind `K` (once): for kinds
+/// whose files are followed some other way than by [`FileKindPlugin`] (many files of one kind,
+/// say).
 pub fn add_file_asset<K: FileKind>(app: &mut App) {
-    if !app.world().contains_resource::<Assets<FileAsset<K>>>() {
-        app.init_asset::<FileAsset<K>>()
-            .register_asset_loader(FileAssetLoader::<K>::default());
+    if !app.world().contains_resource::<Assets<FileAsset>>() {
+        app.init_asset::<FileAsset>();
+    }
+    let mut loaders = app.world_mut().get_resource_or_init::<FileKindLoaders>();
+    if !loaders.0.contains(&TypeId::of::<K>()) {
+        loaders.0.push(TypeId::of::<K>());
+        app.register_asset_loader(FileAssetLoader::<K>::default());
     }
 }
 
@@ -130,6 +199,7 @@ impl<K: FileKind> Plugin for FileKindPlugin<K> {
             path: self.path.clone(),
             handle: None,
             applied: 0,
+            _kind: PhantomData,
         })
         .init_resource::<FileStatus<K>>()
         .add_systems(
@@ -259,9 +329,10 @@ impl<K: FileKind> Default for FileStatus<K> {
 pub struct FollowedFile<K: FileKind> {
     /// Asset path to load (changing it loads the new file), or `None` for the built-in value.
     pub path: Option<String>,
-    handle: Option<(String, Handle<FileAsset<K>>)>,
+    handle: Option<(String, Handle<FileAsset>)>,
     /// [`FileAsset`] serial of the last load applied.
     applied: u64,
+    _kind: PhantomData<fn() -> K>,
 }
 
 /// Whether [`follow_file`] has anything to do: the followed path changed, a first read is under
@@ -270,7 +341,7 @@ pub struct FollowedFile<K: FileKind> {
 fn file_may_have_news<K: FileKind>(
     file: Res<FollowedFile<K>>,
     status: Res<FileStatus<K>>,
-    assets: Res<Assets<FileAsset<K>>>,
+    assets: Res<Assets<FileAsset>>,
 ) -> bool {
     file.is_changed() || status.pending || assets.is_changed()
 }
@@ -280,7 +351,7 @@ fn file_may_have_news<K: FileKind>(
 /// told apart by their serial rather than by events.
 fn follow_file<K: FileKind>(
     server: Res<AssetServer>,
-    assets: Res<Assets<FileAsset<K>>>,
+    assets: Res<Assets<FileAsset>>,
     mut file: ResMut<FollowedFile<K>>,
     mut active: ResMut<Active<K>>,
     mut status: ResMut<FileStatus<K>>,
@@ -289,7 +360,7 @@ fn follow_file<K: FileKind>(
     match file.path.clone() {
         None if file.handle.is_some() => file.handle = None,
         Some(path) if file.handle.as_ref().is_none_or(|(p, _)| *p != path) => {
-            let handle = server.load::<FileAsset<K>>(path.clone());
+            let handle = server.load::<FileAsset>(path.clone());
             file.handle = Some((path, handle));
             status.pending = true;
         }
@@ -309,28 +380,25 @@ fn follow_file<K: FileKind>(
     }
     let Some(asset) = assets
         .get(handle.id())
-        .filter(|asset| asset.serial != file.applied)
+        .filter(|asset| asset.serial() != file.applied)
     else {
         return Ok(());
     };
-    file.applied = asset.serial;
+    file.applied = asset.serial();
     status.pending = false;
-    match &asset.result {
+    match asset.result::<K>() {
         Ok(value) => {
             status.last_error = None;
             status.loads += 1;
             // `set` touches `Active` only for a real change, so its change detection means one.
-            if active
-                .bypass_change_detection()
-                .set(value.clone(), path.clone())
-            {
+            if active.bypass_change_detection().set(value, path.clone()) {
                 active.set_changed();
                 info!("aigc_world: {} loaded from {path}", K::NAME);
                 changed.write(ActiveChanged::new(active.version()));
             }
             Ok(())
         }
-        Err(error) => Err(reject(&mut status, error.clone())),
+        Err(error) => Err(reject(&mut status, error)),
     }
 }
 
@@ -351,4 +419,41 @@ fn reject<K: FileKind>(status: &mut FileStatus<K>, error: ConfigError) -> BevyEr
 struct KeptLastGood {
     error: ConfigError,
     what: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WorldKind;
+    use crate::npc::NpcRulesKind;
+
+    const NPC_FILE: &str = include_str!("../../assets/npc/default.npc.ron");
+
+    #[test]
+    fn a_file_gives_its_value_to_its_own_kind_only() {
+        let asset = FileAsset::parse::<NpcRulesKind>(NPC_FILE.as_bytes(), "npc/a.npc.ron");
+        assert!(asset.is::<NpcRulesKind>() && !asset.is::<WorldKind>());
+        assert_eq!(
+            *asset.result::<NpcRulesKind>().unwrap(),
+            NpcRulesKind::parse(NPC_FILE.as_bytes(), "x").unwrap()
+        );
+        // Followed as a world, it names both kinds and where world files end.
+        let error = asset.result::<WorldKind>().unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("npc/a.npc.ron:1:1: "), "{text}");
+        assert!(
+            text.contains("NPC rules") && text.contains(".world.ron"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn each_load_has_its_own_serial_and_keeps_its_error() {
+        let a = FileAsset::parse::<WorldKind>(b"(seed: ", "w.world.ron");
+        let b = FileAsset::parse::<WorldKind>(b"(seed: ", "w.world.ron");
+        assert_ne!(a.serial(), b.serial());
+        let error = a.result::<WorldKind>().unwrap_err();
+        assert_eq!(error.file, "w.world.ron", "{error}");
+        assert_eq!(a.kind_name(), "world");
+    }
 }

@@ -15,12 +15,12 @@ pub enum FileSlot<K: FileKind> {
     /// The file is being read.
     Loading(Task<Result<UntypedHandle, AssetLoadError>>),
     /// Read; waiting for the asset to appear.
-    Waiting(Handle<FileAsset<K>>),
+    Waiting(Handle<FileAsset>),
     /// A usable value. `previous` is the value before the last good edit, for whoever shows
     /// something made from it until the new value's version is ready.
     Ready {
         /// The file.
-        handle: Handle<FileAsset<K>>,
+        handle: Handle<FileAsset>,
         /// The last good value.
         value: Arc<K::Value>,
         /// The value before it, if an edit replaced one.
@@ -32,7 +32,7 @@ pub enum FileSlot<K: FileKind> {
     /// edit can still fix it; without one it could not be read at all.
     Failed {
         /// The file, if it was read.
-        handle: Option<Handle<FileAsset<K>>>,
+        handle: Option<Handle<FileAsset>>,
         /// Why it cannot be used.
         reason: String,
         /// [`FileAsset`] serial of the load looked at last.
@@ -103,15 +103,14 @@ impl<K: FileKind> FileSlot<K> {
 
     /// Moves the slot on: a finished read, a loaded file, or a new load (hot reload) of it, each
     /// seen once. Returns what changed, if anything did.
-    pub fn poll(&mut self, assets: &Assets<FileAsset<K>>) -> Option<SlotChange> {
+    pub fn poll(&mut self, assets: &Assets<FileAsset>) -> Option<SlotChange> {
         let (handle, seen) = match self {
             Self::Loading(task) => {
                 let read = check_ready(task)?;
-                match read.map_err(|e| e.to_string()).and_then(|handle| {
-                    handle
-                        .try_typed::<FileAsset<K>>()
-                        .map_err(|e| e.to_string())
-                }) {
+                match read
+                    .map_err(|e| e.to_string())
+                    .and_then(|handle| handle.try_typed::<FileAsset>().map_err(|e| e.to_string()))
+                {
                     Ok(handle) => *self = Self::Waiting(handle),
                     Err(reason) => return Some(self.fail(None, reason, 0)),
                 }
@@ -128,13 +127,13 @@ impl<K: FileKind> FileSlot<K> {
         };
         let asset = assets.get(handle.id()).filter(|a| a.serial() != seen)?;
         let serial = asset.serial();
-        match (&mut *self, &asset.result) {
+        match (&mut *self, asset.result::<K>()) {
             (
                 Self::Ready {
                     value, serial: s, ..
                 },
                 Ok(new),
-            ) if **value == **new => {
+            ) if **value == *new => {
                 *s = serial;
                 None
             }
@@ -142,7 +141,7 @@ impl<K: FileKind> FileSlot<K> {
                 let previous = Some(value.clone());
                 *self = Self::Ready {
                     handle,
-                    value: new.clone(),
+                    value: new,
                     previous,
                     serial,
                 };
@@ -155,7 +154,7 @@ impl<K: FileKind> FileSlot<K> {
             (_, Ok(new)) => {
                 *self = Self::Ready {
                     handle,
-                    value: new.clone(),
+                    value: new,
                     previous: None,
                     serial,
                 };
@@ -167,7 +166,7 @@ impl<K: FileKind> FileSlot<K> {
 
     fn fail(
         &mut self,
-        handle: Option<Handle<FileAsset<K>>>,
+        handle: Option<Handle<FileAsset>>,
         reason: String,
         serial: u64,
     ) -> SlotChange {

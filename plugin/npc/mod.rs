@@ -31,7 +31,7 @@ pub use rules::{DEFAULT_NPC_RON, NpcConfig};
 pub use spawn::NpcStats;
 
 use crate::config::ConfigError;
-use crate::kinds::{self, Active, FileAsset, FileKind, FileKindPlugin, FileStatus, FollowedFile};
+use crate::kinds::{self, Active, FileKind, FileKindPlugin, FileStatus, FollowedFile};
 use crate::terrain::ChunkCoord;
 use crate::{AigcWorldSystems, AigcWorldUpdate};
 
@@ -141,9 +141,6 @@ impl FileKind for NpcRulesKind {
 
 /// The NPC rules in use; replacing them places people again.
 pub type ActiveNpcConfig = Active<NpcRulesKind>;
-
-/// A loaded NPC file: the rules, or why they cannot be used.
-pub type NpcAsset = FileAsset<NpcRulesKind>;
 
 /// Which NPC file is followed (change `path` to load another).
 pub type NpcFile = FollowedFile<NpcRulesKind>;

@@ -45,7 +45,7 @@ pub use spawn::{CompiledScatter, ScatterIndex, ScatterObject, ScatterStats};
 pub use visuals::to_bevy_mesh;
 
 use crate::config::ConfigError;
-use crate::kinds::{self, Active, FileAsset, FileKind, FileKindPlugin, FileStatus, FollowedFile};
+use crate::kinds::{self, Active, FileKind, FileKindPlugin, FileStatus, FollowedFile};
 use crate::terrain::graph::Plan;
 use crate::terrain::{ChunkCoord, TerrainGenerator};
 use crate::{AigcWorldSystems, AigcWorldUpdate};
@@ -157,9 +157,6 @@ impl FileKind for ScatterKind {
 
 /// The scatter rules in use; replacing them scatters everything again.
 pub type ActiveScatter = Active<ScatterKind>;
-
-/// A loaded scatter file: the rules, or why they cannot be used.
-pub type ScatterAsset = FileAsset<ScatterKind>;
 
 /// Which scatter file is followed (change `path` to load another).
 pub type ScatterFile = FollowedFile<ScatterKind>;

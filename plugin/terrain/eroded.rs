@@ -60,7 +60,7 @@ pub(super) fn sampler_may_be_stale(
     world: Res<ActiveWorld>,
     sampler: Option<Res<TerrainSampler>>,
     follow: Res<ErosionFollow>,
-    models: Option<Res<Assets<FileAsset<ErosionModelKind>>>>,
+    models: Option<Res<Assets<FileAsset>>>,
 ) -> bool {
     world.is_changed()
         || sampler.is_none()
@@ -76,7 +76,7 @@ pub(super) fn sync_sampler(
     world: Res<ActiveWorld>,
     sampler: Option<Res<TerrainSampler>>,
     server: Option<Res<AssetServer>>,
-    models: Option<Res<Assets<FileAsset<ErosionModelKind>>>>,
+    models: Option<Res<Assets<FileAsset>>>,
     mut follow: ResMut<ErosionFollow>,
     mut status: ResMut<ErosionStatus>,
 ) -> Result {

@@ -30,9 +30,7 @@ use crate::AigcWorldUpdate;
 
 use crate::ai::nca::NcaWeights;
 use crate::config::{ConfigError, ConfigErrorKind};
-use crate::kinds::{
-    self, Active, FileAsset, FileKind, FileKindPlugin, FileKindSystems, FileStatus,
-};
+use crate::kinds::{self, Active, FileKind, FileKindPlugin, FileKindSystems, FileStatus};
 pub use procedural::{MaterialTexture, generate_material, material_from_albedo, seam_ratio};
 pub use recipe::{MaterialRecipe, TextureSetConfig, parse_texture_set};
 
@@ -164,12 +162,6 @@ impl FileKind for NcaModelKind {
         })
     }
 }
-
-/// A loaded `*.textures.ron` file, or why it could not be used.
-pub type TextureSetAsset = FileAsset<TextureSetKind>;
-
-/// Loaded `.nca` weights, or why they cannot be used.
-pub type NcaModelAsset = FileAsset<NcaModelKind>;
 
 impl Plugin for TexturePlugin {
     fn build(&self, app: &mut App) {

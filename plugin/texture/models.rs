@@ -13,10 +13,10 @@ use bevy::prelude::*;
 use bevy::tasks::AsyncComputeTaskPool;
 
 use super::systems::{LearnedTexture, TextureState, warn_once};
-use super::{NcaModelAsset, NcaModelKind, TextureSource, TextureStatus, material_from_albedo};
+use super::{NcaModelKind, TextureSource, TextureStatus, material_from_albedo};
 use crate::ai::surface::SurfaceParams;
 use crate::ai::{AiJob, AiOutput, AiPriority, AiResponse, AiRuntime};
-use crate::kinds::{FileSlot, SlotChange};
+use crate::kinds::{FileAsset, FileSlot, SlotChange};
 
 /// Where one model file stands.
 pub(super) type ModelSlot = FileSlot<NcaModelKind>;
@@ -25,7 +25,7 @@ pub(super) type ModelSlot = FileSlot<NcaModelKind>;
 /// textures are to be requested, or requested ones are on their way.
 pub(super) fn models_may_have_news(
     state: Res<TextureState>,
-    models: Res<Assets<NcaModelAsset>>,
+    models: Res<Assets<FileAsset>>,
 ) -> bool {
     state.models_to_check
         || !state.requests.is_empty()
@@ -38,7 +38,7 @@ pub(super) fn models_may_have_news(
 pub(super) fn poll_models(
     mut state: ResMut<TextureState>,
     mut status: ResMut<TextureStatus>,
-    models: Res<Assets<NcaModelAsset>>,
+    models: Res<Assets<FileAsset>>,
     runtime: Option<Res<AiRuntime>>,
     mut responses: MessageReader<AiResponse>,
 ) {

@@ -264,7 +264,7 @@ fn hot_reload_cycle<K: FileKind>() {
 #[derive(Resource)]
 struct Followed<K: FileKind>(FileSlot<K>, Vec<SlotChange>);
 
-fn poll_slot<K: FileKind>(mut followed: ResMut<Followed<K>>, assets: Res<Assets<FileAsset<K>>>) {
+fn poll_slot<K: FileKind>(mut followed: ResMut<Followed<K>>, assets: Res<Assets<FileAsset>>) {
     let Followed(slot, seen) = &mut *followed;
     seen.extend(slot.poll(&assets));
 }
@@ -443,4 +443,65 @@ fn a_missing_file_is_reported_once_and_the_built_in_value_stays() {
     assert!(error.to_string().contains("could not read"), "{error}");
     let active = app.world().resource::<Active<AiSettingsKind>>();
     assert_eq!((active.config().as_ref(), active.version()), (&builtin, 1));
+}
+
+/// Every kind reads into the one `FileAsset` type, each through its own loader chosen by the
+/// file's name; a kind told to follow another kind's file says so, once, and keeps its value.
+#[test]
+fn kinds_share_one_asset_type_and_a_file_of_another_kind_is_named_as_such() {
+    let npc = samples("NPC rules");
+    let path = "kinds/b.npc.ron";
+    let dir = Dir::default();
+    dir.insert_asset(Path::new(path), npc.good.clone());
+    let ai_builtin = AiSettingsKind::parse(b"(backend: Cpu)", "built-in").unwrap();
+    let npc_builtin = NpcRulesKind::parse(&npc.fixed, "built-in").unwrap();
+    let mut app = memory_app(
+        &dir,
+        (
+            FileKindPlugin::<AiSettingsKind>::new(Some(path.into()), ai_builtin.clone()),
+            FileKindPlugin::<NpcRulesKind>::new(Some(path.into()), npc_builtin),
+        ),
+    );
+    run_until(&mut app, 600, |app| {
+        let world = app.world();
+        !world.resource::<FileStatus<AiSettingsKind>>().pending
+            && world.resource::<Active<NpcRulesKind>>().version() == 2
+    });
+    for _ in 0..10 {
+        app.update();
+    }
+    let world = app.world();
+    assert_eq!(
+        **world.resource::<Active<NpcRulesKind>>().config(),
+        NpcRulesKind::parse(&npc.good, path).unwrap()
+    );
+    // Both kinds asked for the same file: one asset, read once by the NPC rules' loader.
+    let assets = world.resource::<Assets<FileAsset>>();
+    assert_eq!(assets.len(), 1);
+    assert!(assets.iter().all(|(_, asset)| asset.is::<NpcRulesKind>()));
+
+    let status = world.resource::<FileStatus<AiSettingsKind>>();
+    let error = status
+        .last_error
+        .clone()
+        .expect("the wrong kind is reported");
+    assert_eq!(
+        (
+            error.file.as_str(),
+            error.line,
+            error.column,
+            status.rejected
+        ),
+        (path, 1, 1, 1)
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("NPC rules") && text.contains(".ai.ron"),
+        "{text}"
+    );
+    let active = world.resource::<Active<AiSettingsKind>>();
+    assert_eq!(
+        (active.config().as_ref(), active.version()),
+        (&ai_builtin, 1)
+    );
 }

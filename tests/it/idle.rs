@@ -126,7 +126,7 @@ fn at_rest_the_plugin_adds_only_asset_tracking_to_a_frame() {
         .collect();
     assert!(others.is_empty(), "ran at rest: {others:#?}");
     assert!(
-        ours.len() <= 12,
-        "one asset type per file kind, plus meshes and images: {ours:#?}"
+        ours.len() <= 3,
+        "one asset type for every file kind, plus meshes and images: {ours:#?}"
     );
 }
