@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! cargo bench --bench erosion
+//! EROSION_COMPARE=old.erosion cargo bench --bench erosion   # and another model, same run
 //! ```
 
 // criterion_group! generates an undocumented public function.
@@ -47,6 +48,14 @@ fn erosion(c: &mut Criterion) {
     group.bench_function("network", |b| {
         b.iter(|| black_box(eroded.ground_window(at.0, at.1, side, side)))
     });
+    if let Some(path) = std::env::var_os("EROSION_COMPARE") {
+        let bytes = std::fs::read(&path).expect("EROSION_COMPARE names a readable model");
+        let other = ErosionNet::new(ErosionWeights::from_bytes(&bytes).expect("a valid model"));
+        let other = plain.clone().with_erosion(Arc::new(other), 1.0);
+        group.bench_function("network (EROSION_COMPARE model)", |b| {
+            b.iter(|| black_box(other.ground_window(at.0, at.1, side, side)))
+        });
+    }
     // The network alone on the chunk's padded noise (the noise itself not counted).
     let m = net.margin();
     let n = side + 2 * m;

@@ -14,7 +14,8 @@
 //! better from many squares of a wide area than from a few near the origin), `--held-out N`
 //! (default 12), `--side N` (cells per square, default 96), `--iterations N` (default 4000),
 //! `--minutes M` (stop early after M minutes, default 10),
-//! `--hidden N`, `--dilations D,D,..` (one 3x3 layer per dilation, default 1,2,4,8), `--seed N`,
+//! `--hidden N`, `--dilations D,D,..` (one 3x3 layer per dilation, default 1,2,4,8),
+//! `--features slope-relief|fill` (the inputs: [`FeatureSet`], default `fill`), `--seed N`,
 //! `--runs N` (simulator runs, differently seeded, whose mean height
 //! change is the target: droplet erosion is stochastic, default 1; four runs changed the
 //! held-out error by about one point). The log (`OUT.log`) records the settings, the loss every 25
@@ -28,9 +29,9 @@ use std::time::Instant;
 use aigc_world::ai::backend::ErosionTrainer;
 use aigc_world::ai::nca::rng::SplitMix;
 use aigc_world::config::parse_world;
-use aigc_world::erosion::ErosionParams;
 use aigc_world::erosion::model::{ErosionTrainConfig, TrainingPair};
 use aigc_world::erosion::pairs::make_pair_averaged;
+use aigc_world::erosion::{ErosionParams, FeatureSet};
 use aigc_world::terrain::TerrainGenerator;
 
 struct Args {
@@ -64,7 +65,7 @@ fn parse_args() -> Result<Args, String> {
     };
     const USAGE: &str = "usage: train_erosion --out FILE.erosion [--world RON] [--radius M] \
                          [--train-radius M] [--pairs N] [--held-out N] [--side N] [--iterations N] [--minutes M] \
-                         [--hidden N] [--dilations 1,2,4,8] [--seed N] [--runs N]";
+                         [--hidden N] [--dilations 1,2,4,8] [--features slope-relief|fill] [--seed N] [--runs N]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -91,6 +92,13 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<Vec<_>, _>>()?;
                 if args.config.dilations.is_empty() || args.config.dilations.contains(&0) {
                     return Err(format!("{flag}: dilations are positive, comma-separated"));
+                }
+            }
+            "--features" => {
+                args.config.features = match value()?.as_str() {
+                    "slope-relief" => FeatureSet::SlopeRelief,
+                    "fill" => FeatureSet::SlopeReliefFill,
+                    other => return Err(format!("{flag}: {other} (slope-relief or fill)")),
                 }
             }
             "--runs" => args.runs = (number(value()?)? as usize).clamp(1, 64),

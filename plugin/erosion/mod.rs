@@ -4,6 +4,7 @@
 //! | piece | what it is |
 //! |---|---|
 //! | [`sim`] | the reference simulator: droplet hydraulic erosion plus thermal erosion on a [`HeightTile`], deterministic, slow; ground truth and training data |
+//! | [`features`] | the learned model's inputs from noise heights: slopes, relief, fill depth, peak height |
 //! | [`net`] | the learned model's inference in plain Rust: bit-identical for a cell wherever it sits in a tile, so chunks meet without seams |
 //! | [`weights`] | the `.erosion` weights file |
 //! | [`model`] | the same network in burn, generic over the backend, and its training on simulator pairs |
@@ -11,10 +12,11 @@
 //! | [`preview`] | hillshade pictures of heightfields |
 //! | [`ErosionModelKind`] | `*.erosion` files as a [file kind](crate::kinds) |
 //!
-//! The model maps the noise heightfield (through slope and relief features) to the height change
+//! The model maps the noise heightfield (through [`features`]) to the height change
 //! the simulator would make (a residual), so the world is `noise + strength * model(noise)`.
 //! Everything here is pure: no Bevy types, no threads.
 
+pub mod features;
 pub mod model;
 pub mod net;
 pub mod pairs;
@@ -24,6 +26,7 @@ pub mod weights;
 
 use bevy::reflect::TypePath;
 
+pub use features::FeatureSet;
 pub use net::ErosionNet;
 pub use sim::{ErosionParams, HeightTile, erode, height_hash};
 pub use weights::{ConvLayer, ErosionWeights, ErosionWeightsError};

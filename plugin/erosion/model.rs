@@ -3,11 +3,9 @@
 //!
 //! Architecture: valid (unpadded) 3x3 convolutions with growing dilation (1, 2, 4, 8 by default),
 //! a ReLU after each, and a 1x1 head giving the height change. Dilations give a receptive field
-//! of 2 + 1 + 2 + 4 + 8 = 17 cells at the cost of four small layers, enough to see the slope a
-//! gully drains; a wider field would make every chunk's padded tile (and its cost) grow. The
-//! inputs are [`features`](super::net::features): slope along x and z and relief (height minus
-//! its 5x5 mean), none of which changes when the ground is raised, so the model is the same at
-//! any altitude.
+//! of 1 + 2 + 4 + 8 = 15 cells beyond what the [`features`](super::features) read, at the cost of
+//! four small layers, enough to see the slope a gully drains; a wider field would make every
+//! chunk's padded tile (and its cost) grow.
 
 use burn::module::{AutodiffModule, Module, Param};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
@@ -17,7 +15,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
-use super::net::{FEATURE_REACH, INPUTS, features};
+use super::features::{FeatureSet, features};
 use super::weights::{ConvLayer, ErosionWeights};
 use crate::ai::nca::rng::SplitMix;
 
@@ -54,6 +52,8 @@ pub struct ErosionTrainConfig {
     pub iterations: usize,
     /// Seed of initialisation and crops.
     pub seed: u64,
+    /// The input features.
+    pub features: FeatureSet,
 }
 
 impl Default for ErosionTrainConfig {
@@ -66,6 +66,7 @@ impl Default for ErosionTrainConfig {
             learning_rate: 2e-3,
             iterations: 1500,
             seed: 1,
+            features: FeatureSet::default(),
         }
     }
 }
@@ -73,7 +74,7 @@ impl Default for ErosionTrainConfig {
 impl ErosionTrainConfig {
     /// Cells of noise the model reads beyond each side of its output.
     pub fn margin(&self) -> usize {
-        FEATURE_REACH + self.dilations.iter().sum::<usize>()
+        self.features.reach() + self.dilations.iter().sum::<usize>()
     }
 }
 
@@ -115,7 +116,7 @@ impl<B: Backend> ErosionModel<B> {
     /// Network output (in units of the output scale) for features `x`.
     ///
     /// # Shapes
-    /// - `x`: `[batch, INPUTS, h, w]` -> `[batch, 1, h - 2r, w - 2r]`, `r` the layers' reach
+    /// - `x`: `[batch, inputs, h, w]` -> `[batch, 1, h - 2r, w - 2r]`, `r` the layers' reach
     pub fn forward(&self, x: Tensor<B, 4>, dilations: &[usize]) -> Tensor<B, 4> {
         let last = self.weight.len().saturating_sub(1);
         let mut x = x;
@@ -135,7 +136,12 @@ impl<B: Backend> ErosionModel<B> {
     }
 
     /// Reads the parameters back (a synchronous read: training and tools only).
-    pub fn to_weights(&self, dilations: &[usize], scales: (f32, f32, f32)) -> ErosionWeights {
+    pub fn to_weights(
+        &self,
+        features: FeatureSet,
+        dilations: &[usize],
+        scales: (f32, f32, f32),
+    ) -> ErosionWeights {
         let layers = self
             .weight
             .iter()
@@ -161,6 +167,7 @@ impl<B: Backend> ErosionModel<B> {
             spacing_m: scales.0,
             input_scale: scales.1,
             output_scale: scales.2,
+            features,
             layers,
         }
     }
@@ -171,7 +178,7 @@ impl<B: Backend> ErosionModel<B> {
 pub fn initial_weights(config: &ErosionTrainConfig, scales: (f32, f32, f32)) -> ErosionWeights {
     let mut rng = SplitMix::new(config.seed);
     let mut layers = Vec::new();
-    let mut inputs = INPUTS;
+    let mut inputs = config.features.inputs();
     let shapes: Vec<(usize, usize, usize)> = config
         .dilations
         .iter()
@@ -202,6 +209,7 @@ pub fn initial_weights(config: &ErosionTrainConfig, scales: (f32, f32, f32)) -> 
         spacing_m: scales.0,
         input_scale: scales.1,
         output_scale: scales.2,
+        features: config.features,
         layers,
     }
 }
@@ -210,7 +218,7 @@ pub fn initial_weights(config: &ErosionTrainConfig, scales: (f32, f32, f32)) -> 
 struct Prepared {
     /// Side of the feature planes.
     side: usize,
-    /// `INPUTS` planes.
+    /// The feature set's planes.
     features: Vec<f32>,
     /// Target side and values, divided by the output scale.
     target_side: usize,
@@ -219,7 +227,13 @@ struct Prepared {
 
 /// `p`'s features (the model's `margin` of noise around the square) and its target in
 /// output-scale units.
-fn prepare(p: &TrainingPair, margin: usize, input_scale: f32, output_scale: f32) -> Prepared {
+fn prepare(
+    p: &TrainingPair,
+    set: FeatureSet,
+    margin: usize,
+    input_scale: f32,
+    output_scale: f32,
+) -> Prepared {
     let n = p.side + 2 * p.margin;
     let cut = p.margin - margin;
     let side = p.side + 2 * margin;
@@ -228,8 +242,8 @@ fn prepare(p: &TrainingPair, margin: usize, input_scale: f32, output_scale: f32)
         noise.extend_from_slice(&p.noise[j * n + cut..j * n + cut + side]);
     }
     Prepared {
-        side: side - 2 * FEATURE_REACH,
-        features: features(&noise, side, side, p.spacing, input_scale),
+        side: side - 2 * set.reach(),
+        features: features(set, &noise, side, side, p.spacing, input_scale),
         target_side: p.side,
         target: p.target.iter().map(|t| t / output_scale).collect(),
     }
@@ -275,7 +289,7 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
             .filter(usable)
             .flat_map(|p| {
                 let n = p.side + 2 * p.margin;
-                features(&p.noise, n, n, p.spacing, 1.0)
+                features(config.features, &p.noise, n, n, p.spacing, 1.0)
             })
             .collect();
         let input_scale = 1.0 / rms(raw.into_iter()).max(1e-6);
@@ -285,7 +299,8 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
             .flat_map(|p| p.target.iter().copied()))
         .max(1e-6);
         let scales = (spacing, input_scale, output_scale);
-        let prepare = |p: &TrainingPair| prepare(p, margin, input_scale, output_scale);
+        let set = config.features;
+        let prepare = |p: &TrainingPair| prepare(p, set, margin, input_scale, output_scale);
         let model = ErosionModel::from_weights(&initial_weights(&config, scales), device);
         Self {
             model,
@@ -319,7 +334,7 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
             return f32::NAN;
         }
         let cfg = self.config.clone();
-        let reach = cfg.margin() - FEATURE_REACH;
+        let (reach, inputs) = (cfg.margin() - cfg.features.reach(), cfg.features.inputs());
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         let mut crop = cfg.crop;
         for _ in 0..cfg.batch {
@@ -328,7 +343,7 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
             let a = self.rng.below(p.target_side - crop + 1);
             let b = self.rng.below(p.target_side - crop + 1);
             let side = crop + 2 * reach;
-            for c in 0..INPUTS {
+            for c in 0..inputs {
                 let plane = &p.features[c * p.side * p.side..(c + 1) * p.side * p.side];
                 for j in b..b + side {
                     xs.extend_from_slice(&plane[j * p.side + a..j * p.side + a + side]);
@@ -341,8 +356,8 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
             }
         }
         let side = crop + 2 * reach;
-        let (batch, dev) = (xs.len() / (INPUTS * side * side), &self.device);
-        let x = Tensor::<B, 4>::from_data(TensorData::new(xs, [batch, INPUTS, side, side]), dev);
+        let (batch, dev) = (xs.len() / (inputs * side * side), &self.device);
+        let x = Tensor::<B, 4>::from_data(TensorData::new(xs, [batch, inputs, side, side]), dev);
         let y = Tensor::<B, 4>::from_data(TensorData::new(ys, [batch, 1, crop, crop]), dev);
         let diff = self.model.forward(x, &cfg.dilations) - y;
         let loss = (diff.clone() * diff).mean();
@@ -372,7 +387,15 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
         let prepared: Vec<Prepared> = pairs
             .iter()
             .filter(|p| p.margin >= margin && p.side >= 1)
-            .map(|p| prepare(p, margin, self.scales.1, self.scales.2))
+            .map(|p| {
+                prepare(
+                    p,
+                    self.config.features,
+                    margin,
+                    self.scales.1,
+                    self.scales.2,
+                )
+            })
             .collect();
         self.error(&prepared)
     }
@@ -382,7 +405,10 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
         let (mut err, mut depth) = (Vec::new(), Vec::new());
         for p in pairs {
             let x = Tensor::<B::InnerBackend, 4>::from_data(
-                TensorData::new(p.features.clone(), [1, INPUTS, p.side, p.side]),
+                TensorData::new(
+                    p.features.clone(),
+                    [1, self.config.features.inputs(), p.side, p.side],
+                ),
                 &self.device,
             );
             let out = model.forward(x, &self.config.dilations);
@@ -397,6 +423,6 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
     pub fn weights(&self) -> ErosionWeights {
         self.model
             .valid()
-            .to_weights(&self.config.dilations, self.scales)
+            .to_weights(self.config.features, &self.config.dilations, self.scales)
     }
 }

@@ -9,44 +9,8 @@
 //!
 //! Layout: channel-major planes, rows of x fastest.
 
+use super::features::features;
 use super::weights::{ConvLayer, ErosionWeights};
-
-/// Input feature channels: slope along x, slope along z, relief (height minus its 5x5 mean).
-pub const INPUTS: usize = 3;
-/// Cells the features read beyond each side of a cell.
-pub const FEATURE_REACH: usize = 2;
-
-/// Features of an `nx` x `nz` height window: `INPUTS` planes of `(nx - 4) x (nz - 4)`, each value
-/// times `scale`. Slopes are central differences over `spacing` metres.
-pub fn features(heights: &[f32], nx: usize, nz: usize, spacing: f32, scale: f32) -> Vec<f32> {
-    let r = FEATURE_REACH;
-    if nx <= 2 * r || nz <= 2 * r || heights.len() != nx * nz {
-        return Vec::new();
-    }
-    let (ox, oz) = (nx - 2 * r, nz - 2 * r);
-    let plane = ox * oz;
-    let mut out = vec![0.0f32; INPUTS * plane];
-    let half = 0.5 / spacing;
-    for j in 0..oz {
-        for i in 0..ox {
-            let (ci, cj) = (i + r, j + r);
-            let h = |di: isize, dj: isize| {
-                heights[(cj as isize + dj) as usize * nx + (ci as isize + di) as usize]
-            };
-            let mut sum = 0.0f32;
-            for dj in -2..=2 {
-                for di in -2..=2 {
-                    sum += h(di, dj);
-                }
-            }
-            let k = j * ox + i;
-            out[k] = (h(1, 0) - h(-1, 0)) * half * scale;
-            out[plane + k] = (h(0, 1) - h(0, -1)) * half * scale;
-            out[2 * plane + k] = (h(0, 0) - sum / 25.0) * scale;
-        }
-    }
-    out
-}
 
 /// One valid (unpadded) convolution of `input` (`layer.inputs` planes of `nx` x `nz`), with a
 /// ReLU when `relu`. Returns the output and its size.
@@ -114,11 +78,9 @@ impl ErosionNet {
     /// apart. Empty when the window is too small.
     pub fn residual(&self, heights: &[f32], nx: usize, nz: usize, spacing: f32) -> Vec<f32> {
         let w = &self.weights;
-        let mut x = features(heights, nx, nz, spacing, w.input_scale);
-        let (mut cx, mut cz) = (
-            nx.saturating_sub(2 * FEATURE_REACH),
-            nz.saturating_sub(2 * FEATURE_REACH),
-        );
+        let mut x = features(w.features, heights, nx, nz, spacing, w.input_scale);
+        let reach = w.features.reach();
+        let (mut cx, mut cz) = (nx.saturating_sub(2 * reach), nz.saturating_sub(2 * reach));
         let last = w.layers.len().saturating_sub(1);
         for (k, layer) in w.layers.iter().enumerate() {
             if x.is_empty() {
@@ -135,9 +97,15 @@ impl ErosionNet {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::erosion::FeatureSet;
 
     /// A small model with made-up weights: `hidden` channels, dilations 1 and 2, a 1x1 head.
     pub(crate) fn tiny_weights(hidden: usize) -> ErosionWeights {
+        tiny_weights_reading(FeatureSet::default(), hidden)
+    }
+
+    /// The same, reading `features`.
+    pub(crate) fn tiny_weights_reading(features: FeatureSet, hidden: usize) -> ErosionWeights {
         let layer = |inputs: usize, outputs: usize, kernel: usize, dilation: usize, salt: usize| {
             let n = outputs * inputs * kernel * kernel;
             ConvLayer {
@@ -155,8 +123,9 @@ pub(crate) mod tests {
             spacing_m: 1.0,
             input_scale: 1.0,
             output_scale: 0.5,
+            features,
             layers: vec![
-                layer(INPUTS, hidden, 3, 1, 1),
+                layer(features.inputs(), hidden, 3, 1, 1),
                 layer(hidden, hidden, 3, 2, 2),
                 layer(hidden, 1, 1, 1, 3),
             ],
@@ -174,15 +143,19 @@ pub(crate) mod tests {
 
     #[test]
     fn margin_covers_the_receptive_field() {
-        assert_eq!(ErosionNet::new(tiny_weights(4)).margin(), 2 + 1 + 2);
+        assert_eq!(
+            ErosionNet::new(tiny_weights(4)).margin(),
+            FeatureSet::default().reach() + 1 + 2
+        );
     }
 
     #[test]
     fn a_cell_depends_only_on_the_noise_around_it() {
         let net = ErosionNet::new(tiny_weights(5));
         let m = net.margin();
-        let big = net.residual(&field(40, 36, 0, 0), 40, 36, 1.0);
-        let (bx, bz) = (40 - 2 * m, 36 - 2 * m);
+        let (nx, nz) = (2 * m + 24, 2 * m + 20);
+        let big = net.residual(&field(nx, nz, 0, 0), nx, nz, 1.0);
+        let (bx, bz) = (nx - 2 * m, nz - 2 * m);
         assert_eq!(big.len(), bx * bz);
         // Windows at other places in the big one give the same bits for the same cells.
         for (x0, z0, nx, nz) in [(3, 5, 2 * m + 1, 2 * m + 4), (11, 0, 2 * m + 9, 2 * m + 2)] {
@@ -227,7 +200,9 @@ pub(crate) mod tests {
     #[test]
     fn flat_ground_changes_uniformly() {
         let net = ErosionNet::new(tiny_weights(3));
-        let out = net.residual(&[12.0; 30 * 30], 30, 30, 1.0);
+        let n = 2 * net.margin() + 8;
+        let out = net.residual(&vec![12.0; n * n], n, n, 1.0);
+        assert_eq!(out.len(), 64);
         assert!(out.iter().all(|v| v.to_bits() == out[0].to_bits()));
     }
 }

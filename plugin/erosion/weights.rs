@@ -2,20 +2,21 @@
 //! little-endian `f32`, and a checksum, so a truncated or corrupted file is rejected with the byte
 //! it goes wrong at instead of eroding the world into garbage. Pure Rust, no burn.
 //!
-//! Layout: magic `AIGCERO\0`, `u32` version (1), `f32` grid spacing trained at (metres),
-//! `f32` input scale, `f32` output scale (metres per unit of output), `u32` layer count, then per
-//! layer `u32` inputs, outputs, kernel (1 or 3) and dilation; then every layer's weights
-//! (`[outputs, inputs, kernel, kernel]` row-major) and biases (`[outputs]`), then the FNV-1a 64
-//! hash of all bytes before it.
+//! Layout: magic `AIGCERO\0`, `u32` version (2), `f32` grid spacing trained at (metres),
+//! `f32` input scale, `f32` output scale (metres per unit of output), `u32` feature set
+//! ([`FeatureSet::id`]), `u32` layer count, then per layer `u32` inputs, outputs, kernel (1 or 3)
+//! and dilation; then every layer's weights (`[outputs, inputs, kernel, kernel]` row-major) and
+//! biases (`[outputs]`), then the FNV-1a 64 hash of all bytes before it. Version 1 files have no
+//! feature set field and read [`FeatureSet::SlopeRelief`].
 
 use thiserror::Error;
 
-use super::net::INPUTS;
+use super::features::FeatureSet;
 
 const MAGIC: &[u8; 8] = b"AIGCERO\0";
-const VERSION: u32 = 1;
-/// Bytes before the first layer's shape.
-const FIXED: usize = 8 + 4 * 5;
+const VERSION: u32 = 2;
+/// Bytes before the first layer's shape, in version 2 (version 1: four fewer).
+const FIXED: usize = 8 + 4 * 6;
 
 /// One convolution: `outputs` filters of `inputs` x `kernel` x `kernel` taps `dilation` cells
 /// apart, without padding.
@@ -51,6 +52,8 @@ pub struct ErosionWeights {
     pub input_scale: f32,
     /// Metres of height change per unit of the network's output.
     pub output_scale: f32,
+    /// The input features the first layer reads.
+    pub features: FeatureSet,
     /// The layers, first to last; a ReLU follows every layer but the last.
     pub layers: Vec<ConvLayer>,
 }
@@ -66,7 +69,7 @@ pub enum ErosionWeightsError {
     #[error("not an erosion model (bad magic bytes)")]
     BadMagic,
     /// A newer format than this build reads.
-    #[error("unsupported erosion model version {0} (this build reads version 1)")]
+    #[error("unsupported erosion model version {0} (this build reads versions 1 and 2)")]
     Version(u32),
     /// Sizes in the header are implausible or do not chain.
     #[error("bad shape: {0}")]
@@ -82,7 +85,7 @@ pub enum ErosionWeightsError {
 impl ErosionWeights {
     /// Cells of input the model reads beyond each side of its output (features included).
     pub fn margin(&self) -> usize {
-        super::net::FEATURE_REACH + self.layers.iter().map(ConvLayer::reach).sum::<usize>()
+        self.features.reach() + self.layers.iter().map(ConvLayer::reach).sum::<usize>()
     }
 
     /// Number of parameters.
@@ -101,6 +104,7 @@ impl ErosionWeights {
         for v in [self.spacing_m, self.input_scale, self.output_scale] {
             out.extend_from_slice(&v.to_le_bytes());
         }
+        out.extend_from_slice(&self.features.id().to_le_bytes());
         out.extend_from_slice(&(self.layers.len() as u32).to_le_bytes());
         for l in &self.layers {
             for v in [l.inputs, l.outputs, l.kernel, l.dilation] {
@@ -123,17 +127,18 @@ impl ErosionWeights {
         if bytes.len() >= MAGIC.len() && &bytes[..MAGIC.len()] != MAGIC {
             return Err((0, E::BadMagic));
         }
-        if bytes.len() < FIXED + 8 {
-            return Err((bytes.len(), E::TooShort(bytes.len())));
-        }
         let u32_at = |at: usize| {
             bytes
                 .get(at..at + 4)
                 .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         };
         let version = u32_at(8).unwrap_or(0);
-        if version != VERSION {
+        if bytes.len() >= 12 && !(1..=VERSION).contains(&version) {
             return Err((8, E::Version(version)));
+        }
+        let fixed = if version == 1 { FIXED - 4 } else { FIXED };
+        if bytes.len() < fixed + 8 {
+            return Err((bytes.len(), E::TooShort(bytes.len())));
         }
         let scales: Vec<f32> = [12, 16, 20]
             .iter()
@@ -144,14 +149,24 @@ impl ErosionWeights {
                 return Err((12 + 4 * k, E::Shape(format!("scale {s} must be positive"))));
             }
         }
-        let count = u32_at(24).unwrap_or(0) as usize;
+        let features = if version == 1 {
+            FeatureSet::SlopeRelief
+        } else {
+            let id = u32_at(24).unwrap_or(0);
+            FeatureSet::from_id(id)
+                .ok_or((24, E::Shape(format!("unknown feature set {id} (1 or 2)"))))?
+        };
+        let count = u32_at(fixed - 4).unwrap_or(0) as usize;
         if !(1..=8).contains(&count) {
-            return Err((24, E::Shape(format!("{count} layers (expected 1..=8)"))));
+            return Err((
+                fixed - 4,
+                E::Shape(format!("{count} layers (expected 1..=8)")),
+            ));
         }
         let mut shapes = Vec::with_capacity(count);
-        let mut previous = INPUTS;
+        let mut previous = features.inputs();
         for k in 0..count {
-            let at = FIXED + 16 * k;
+            let at = fixed + 16 * k;
             let field = |f: usize| u32_at(at + 4 * f).map(|v| v as usize);
             let (Some(inputs), Some(outputs), Some(kernel), Some(dilation)) =
                 (field(0), field(1), field(2), field(3))
@@ -181,7 +196,7 @@ impl ErosionWeights {
             shapes.push((inputs, outputs, kernel, dilation));
         }
         let params: usize = shapes.iter().map(|(i, o, k, _)| o * i * k * k + o).sum();
-        let start = FIXED + 16 * count;
+        let start = fixed + 16 * count;
         let end = start + 4 * params;
         if bytes.len() != end + 8 {
             let at = bytes.len().min(end + 8);
@@ -227,6 +242,7 @@ impl ErosionWeights {
             spacing_m: scales[0],
             input_scale: scales[1],
             output_scale: scales[2],
+            features,
             layers,
         })
     }
@@ -287,5 +303,26 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(ErosionWeights::from_bytes(&bytes[..cut]).is_err());
         }
+    }
+
+    #[test]
+    fn version_1_files_read_as_slope_and_relief_models() {
+        let w = super::super::net::tests::tiny_weights_reading(FeatureSet::SlopeRelief, 3);
+        let v2 = w.to_bytes();
+        // Version 1: no feature set field.
+        let mut v1 = v2[..8].to_vec();
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&v2[12..24]);
+        v1.extend_from_slice(&v2[28..v2.len() - 8]);
+        let hash = fnv1a(&v1);
+        v1.extend_from_slice(&hash.to_le_bytes());
+        assert_eq!(ErosionWeights::from_bytes(&v1), Ok(w));
+        // A feature set this build does not know is named where it is.
+        let mut unknown = v2.clone();
+        unknown[24] = 7;
+        assert!(matches!(
+            ErosionWeights::from_bytes_located(&unknown),
+            Err((24, ErosionWeightsError::Shape(_)))
+        ));
     }
 }

@@ -4,10 +4,10 @@
 use burn::tensor::{Tensor, TensorData};
 
 use super::{Cpu, CpuTrain};
+use crate::erosion::features::features;
 use crate::erosion::model::{
     ErosionModel, ErosionTrainConfig, ErosionTrainer as Trainer, TrainingPair,
 };
-use crate::erosion::net::{FEATURE_REACH, INPUTS, features};
 use crate::erosion::weights::ErosionWeights;
 
 /// Trains an erosion model on the CPU backend (non-generic wrapper of
@@ -62,15 +62,16 @@ impl ErosionTrainer {
 /// The height change burn's CPU backend computes for the middle of an `n` x `n` noise window:
 /// what [`ErosionNet::residual`](crate::erosion::ErosionNet::residual) computes in plain Rust.
 pub fn erosion_residual_burn(weights: &ErosionWeights, noise: &[f32], n: usize) -> Vec<f32> {
-    let x = features(noise, n, n, weights.spacing_m, weights.input_scale);
-    let side = n.saturating_sub(2 * FEATURE_REACH);
+    let set = weights.features;
+    let x = features(set, noise, n, n, weights.spacing_m, weights.input_scale);
+    let side = n.saturating_sub(2 * set.reach());
     if x.is_empty() {
         return Vec::new();
     }
     let device = Default::default();
     let model = ErosionModel::<Cpu>::from_weights(weights, &device);
     let dilations: Vec<usize> = weights.layers.iter().map(|l| l.dilation).collect();
-    let x = Tensor::<Cpu, 4>::from_data(TensorData::new(x, [1, INPUTS, side, side]), &device);
+    let x = Tensor::<Cpu, 4>::from_data(TensorData::new(x, [1, set.inputs(), side, side]), &device);
     let out = model.forward(x, &dilations);
     let mut out = out.into_data().into_vec::<f32>().unwrap_or_default();
     out.iter_mut().for_each(|v| *v *= weights.output_scale);
