@@ -17,7 +17,8 @@
 use std::hint::black_box;
 
 use aigc_world::config::{LakeConfig, parse_world};
-use aigc_world::scatter::chunk_mesh::layer_mesh;
+use aigc_world::scatter::chunk_mesh::{far_layer_mesh, layer_mesh};
+use aigc_world::scatter::meshes::{MAX_VARIANTS, OBJECT_MESH_SEED, far_object_mesh};
 use aigc_world::scatter::{ALL_LAYERS, ObjectKind, ScatterRules, ScatterWorld};
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
 use aigc_world::water::lakes::Lakes;
@@ -235,6 +236,30 @@ fn chunk_generation(c: &mut Criterion) {
             for &layer in &per_chunk {
                 black_box(layer_mesh(placements, layer, origin));
             }
+        })
+    });
+    // The far level of the other layers (trees, conifers, boulders past their detail distance),
+    // merged the same way; variant meshes come from the process-wide cache.
+    let far: Vec<u16> = (0..scatter.set.layers.len() as u16)
+        .filter(|l| !per_chunk.contains(l))
+        .collect();
+    group.bench_function("scatter_far_layer_meshes", |b| {
+        let mut k = 0;
+        b.iter(|| {
+            k = (k + 1) % placed.len();
+            let (coord, placements) = &placed[k];
+            let (origin, _) = scatter.chunk_bounds(*coord);
+            for &layer in &far {
+                black_box(far_layer_mesh(placements, layer, origin));
+            }
+        })
+    });
+    // What each chunk paid per far variant before the cache: the variant built from scratch.
+    group.bench_function("far_variant_built", |b| {
+        let mut v = 0;
+        b.iter(|| {
+            v = (v + 1) % MAX_VARIANTS;
+            black_box(far_object_mesh(ObjectKind::Tree, v, OBJECT_MESH_SEED))
         })
     });
     group.finish();

@@ -2,6 +2,9 @@
 //! grass) and the far level of the others, built on the placement task so that many small or
 //! distant objects cost one entity, not one each.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use bevy::math::{Quat, Vec3};
 
 use super::meshes::{
@@ -17,24 +20,40 @@ use crate::npc::rng::Rng;
 /// copy their [`OBJECT_MESH_SEED`] variant turned, tilted and scaled as the placement says,
 /// exactly as an object of its own would stand.
 pub fn layer_mesh(placements: &[Placement], layer: u16, origin: [f64; 2]) -> ObjectMesh {
-    merged_mesh(placements, layer, origin, object_mesh)
+    merged_mesh(placements, layer, origin, false)
 }
 
 /// The objects of `layer` in `placements` at their far level ([`far_object_mesh`]) as one mesh,
 /// positions relative to world `origin` (x, z): what a chunk past the layer's detail distance
 /// draws instead of an entity per object.
 pub fn far_layer_mesh(placements: &[Placement], layer: u16, origin: [f64; 2]) -> ObjectMesh {
-    merged_mesh(placements, layer, origin, far_object_mesh)
+    merged_mesh(placements, layer, origin, true)
 }
 
-fn merged_mesh(
-    placements: &[Placement],
-    layer: u16,
-    origin: [f64; 2],
-    variant_mesh: fn(ObjectKind, u8, u64) -> ObjectMesh,
-) -> ObjectMesh {
+/// Variant `variant` of `kind` ([`object_mesh`], or [`far_object_mesh`] when `far`), built once
+/// per process and shared by every chunk's placement task: a far tree grows its full tree
+/// first, and each chunk would otherwise build the same few variants again. At most
+/// `2 x kinds x MAX_VARIANTS` entries.
+pub fn shared_variant(kind: ObjectKind, variant: u8, far: bool) -> Arc<ObjectMesh> {
+    type Cache = Mutex<HashMap<(ObjectKind, u8, bool), Arc<ObjectMesh>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let variant = variant.min(MAX_VARIANTS - 1);
+    let key = (kind, variant, far);
+    let cache = CACHE.get_or_init(Cache::default);
+    if let Some(mesh) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return mesh;
+    }
+    // Built outside the lock; two tasks racing build the same value and one is kept.
+    let build = if far { far_object_mesh } else { object_mesh };
+    let mesh = Arc::new(build(kind, variant, OBJECT_MESH_SEED));
+    match cache.lock() {
+        Ok(mut c) => c.entry(key).or_insert(mesh).clone(),
+        Err(_) => mesh,
+    }
+}
+
+fn merged_mesh(placements: &[Placement], layer: u16, origin: [f64; 2], far: bool) -> ObjectMesh {
     let mut mesh = ObjectMesh::default();
-    let mut variants: Vec<Option<ObjectMesh>> = vec![None; usize::from(MAX_VARIANTS)];
     for p in placements.iter().filter(|p| p.layer == layer) {
         let local = Vec3::new(
             (f64::from(p.position[0]) - origin[0]) as f32,
@@ -48,10 +67,8 @@ fn merged_mesh(
             tuft(&mut mesh, &mut rng, local, turn, p.scale);
             continue;
         }
-        let slot = usize::from(p.variant.min(MAX_VARIANTS - 1));
-        let source =
-            variants[slot].get_or_insert_with(|| variant_mesh(p.kind, p.variant, OBJECT_MESH_SEED));
-        append_placed(&mut mesh, source, local, turn, p.scale);
+        let source = shared_variant(p.kind, p.variant, far);
+        append_placed(&mut mesh, &source, local, turn, p.scale);
     }
     mesh
 }
@@ -88,6 +105,25 @@ fn append_placed(mesh: &mut ObjectMesh, source: &ObjectMesh, at: Vec3, turn: Qua
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_variants_are_built_once_and_equal_fresh_ones() {
+        for far in [false, true] {
+            let a = shared_variant(ObjectKind::Tree, 2, far);
+            let b = shared_variant(ObjectKind::Tree, 2, far);
+            assert!(Arc::ptr_eq(&a, &b), "far {far}: built again");
+            let fresh = if far {
+                far_object_mesh(ObjectKind::Tree, 2, OBJECT_MESH_SEED)
+            } else {
+                object_mesh(ObjectKind::Tree, 2, OBJECT_MESH_SEED)
+            };
+            assert_eq!(*a, fresh);
+        }
+        assert!(!Arc::ptr_eq(
+            &shared_variant(ObjectKind::Tree, 2, false),
+            &shared_variant(ObjectKind::Tree, 2, true)
+        ));
+    }
 
     #[test]
     fn grass_blades_sway_at_the_tip_and_stay_rooted() {
