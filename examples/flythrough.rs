@@ -5,7 +5,9 @@
 //! game at 60 updates per second on a fixed time step: each frame sleeps out the rest of its
 //! 16.7 ms, so background generation gets the wall-clock time it would get in a game. Prints one
 //! line: main-thread frame times (the time of each `app.update()`), chunks generated, the most
-//! chunks resident, and in how many frames the chunk under the observer had no mesh yet.
+//! chunks resident, the largest backlog of chunks waiting for their wanted detail (queued,
+//! generating or waiting to be shown) and of chunks with no mesh at all, and in how many frames
+//! the chunk under the observer had no mesh yet.
 //!
 //! ```text
 //! cargo run --release --example flythrough -- --speed 100 --seconds 30
@@ -23,7 +25,9 @@
 //! cost: nothing moves, nothing arrives). A third line does the same for that app with
 //! `AssetPlugin` (the engine plugin the world needs besides those), to tell Bevy's asset
 //! machinery apart from the plugin's own cost.
-//! `--seed N` replaces the world file's seed. `--one-thread` runs every schedule's systems on
+//! `--seed N` replaces the world file's seed. `--erosion` turns the learned erosion on with the
+//! shipped model (`models/default.erosion`, strength 1) when the world file leaves it off; the
+//! start then waits for the model, so every timed chunk is eroded. `--one-thread` runs every schedule's systems on
 //! the frame thread (Bevy's single-threaded executor), in the flight and the baseline alike.
 //! `--idle-generation` runs chunk generation in the idle scheduling class
 //! ([`BackgroundPriority::Idle`](aigc_world::background::BackgroundPriority)) instead of at a
@@ -59,12 +63,12 @@ mod common;
 mod system_times;
 
 use aigc_world::background::{BackgroundPriority, task_pool_plugin, task_pool_plugin_at};
-use aigc_world::config::{ActiveWorld, WorldConfigStatus};
+use aigc_world::config::{ActiveWorld, ErosionConfig, WorldConfigStatus};
 use aigc_world::dialogue::llm::{LanguageModelState, LanguageModelStatus};
 use aigc_world::dialogue::{DialogueReply, ReplyEvent, SayToNpc};
 use aigc_world::npc::Npc;
 use aigc_world::prelude::*;
-use aigc_world::terrain::{StreamingMode, TerrainSampler};
+use aigc_world::terrain::{ErosionStatus, StreamingMode, TerrainSampler};
 use aigc_world::texture::TextureStatus;
 use bevy::ecs::message::{MessageCursor, Messages};
 use bevy::ecs::schedule::SingleThreadedExecutor;
@@ -81,6 +85,7 @@ struct Args {
     sync: bool,
     no_scatter: bool,
     seed: Option<u64>,
+    erosion: bool,
     talk: bool,
     systems: bool,
     all_systems: bool,
@@ -96,6 +101,7 @@ fn parse_args() -> Result<Args, String> {
         sync: false,
         no_scatter: false,
         seed: None,
+        erosion: false,
         talk: false,
         systems: false,
         all_systems: false,
@@ -120,6 +126,7 @@ fn parse_args() -> Result<Args, String> {
             "--sync" => args.sync = true,
             "--no-scatter" => args.no_scatter = true,
             "--talk" => args.talk = true,
+            "--erosion" => args.erosion = true,
             "--systems" => args.systems = true,
             "--all-systems" => (args.systems, args.all_systems) = (true, true),
             "--one-thread" => args.one_thread = true,
@@ -133,7 +140,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--help" | "-h" => {
                 return Err(
-                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--talk] [--no-scatter] [--systems] [--all-systems] [--one-thread] [--idle-generation]"
+                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--erosion] [--talk] [--no-scatter] [--systems] [--all-systems] [--one-thread] [--idle-generation]"
                         .into(),
                 );
             }
@@ -224,15 +231,43 @@ fn main() -> ExitCode {
         thread::sleep(Duration::from_millis(1));
     }
 
-    if let Some(seed) = args.seed {
+    if args.seed.is_some() || args.erosion {
         let mut world = app.world_mut().resource_mut::<ActiveWorld>();
         let mut config = (**world.config()).clone();
-        config.seed = seed;
-        if let Err(e) = world.replace(config, format!("--seed {seed}")) {
+        if let Some(seed) = args.seed {
+            config.seed = seed;
+        }
+        if args.erosion && config.erosion.is_none() {
+            config.erosion = Some(ErosionConfig {
+                model: "models/default.erosion".into(),
+                strength: 1.0,
+            });
+        }
+        if let Err(e) = world.replace(config, "flythrough's arguments") {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
         app.update();
+    }
+    if args.erosion {
+        // The sampler turns eroded once the model has loaded (or the model failed).
+        let started = Instant::now();
+        loop {
+            app.update();
+            let status = app.world().resource::<ErosionStatus>();
+            if status.active {
+                break;
+            }
+            if let Some(failure) = &status.failure {
+                eprintln!("erosion model: {failure}");
+                return ExitCode::FAILURE;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                eprintln!("the erosion model did not load");
+                return ExitCode::FAILURE;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
     let ground = |app: &App, x: f32| {
@@ -276,6 +311,10 @@ fn main() -> ExitCode {
     let mut times = Vec::with_capacity(frames);
     let mut per_frame = Vec::new();
     let mut resident_max = 0;
+    // Chunks waiting for generation, generating or waiting to be shown, and chunks with no
+    // mesh at all: how far the background generation is behind the flight.
+    let mut backlog_max = 0;
+    let mut meshless_max = 0;
     let mut scatter_entities_max = 0;
     let mut scatter_instances_max = 0;
     let mut outran = 0;
@@ -307,6 +346,8 @@ fn main() -> ExitCode {
 
         let stats = app.world().resource::<TerrainStats>();
         resident_max = resident_max.max(stats.resident);
+        backlog_max = backlog_max.max(stats.pending + stats.in_flight + stats.ready);
+        meshless_max = meshless_max.max(stats.chunks.saturating_sub(stats.resident));
         if let Some(scatter) = app.world().get_resource::<ScatterStats>() {
             scatter_entities_max = scatter_entities_max.max(scatter.entities);
             scatter_instances_max = scatter_instances_max.max(scatter.instances);
@@ -336,7 +377,7 @@ fn main() -> ExitCode {
         .get_resource::<ScatterStats>()
         .map_or((0, 0.0), |s| (s.placed_total, s.mean_place_ms));
     println!(
-        "flythrough: speed={} frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} chunks_generated={} resident_max={} outran={} scatter_chunks={} scatter_ms_per_chunk={:.2} scatter_entities_max={} scatter_instances_max={}",
+        "flythrough: speed={} frames={} p50_ms={:.3} p99_ms={:.3} max_ms={:.2} chunks_generated={} resident_max={} backlog_max={} meshless_max={} outran={} scatter_chunks={} scatter_ms_per_chunk={:.2} scatter_entities_max={} scatter_instances_max={}",
         args.speed,
         frames,
         ours.p50,
@@ -344,6 +385,8 @@ fn main() -> ExitCode {
         ours.max,
         generated,
         resident_max,
+        backlog_max,
+        meshless_max,
         outran,
         scatter_chunks,
         scatter_ms,

@@ -4,11 +4,11 @@
 //! thread in any order, which is what lets chunks be generated in parallel, cancelled, regenerated
 //! and still meet their neighbours exactly.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::biome::{BiomeTable, BiomeWeights, dominant};
 use super::graph::{GraphError, NodeId, NoiseGraph, Plan};
+use super::ground_cache::ErodedBlocks;
 use super::mesh::{ChunkMeshData, Heightfield, build_chunk_mesh};
 use super::noise::{Coords, Grid};
 use crate::config::WorldConfig;
@@ -69,16 +69,11 @@ pub struct TerrainGenerator {
     sea_level: f32,
     /// The learned erosion model and its strength, when the ground is eroded.
     erosion: Option<(Arc<ErosionNet>, f32)>,
-    /// Eroded heights of blocks ground queries asked about, shared by clones.
-    blocks: Arc<Mutex<HashMap<(i64, i64), Arc<Vec<f32>>>>>,
+    /// Eroded ground in chunk-sized blocks, each made once, shared by clones.
+    eroded_blocks: Arc<ErodedBlocks>,
     /// The world's lakes, when it has any (found on the noise heights, shared by clones).
     lakes: Option<Arc<Lakes>>,
 }
-
-/// Side in cells of the blocks of eroded heights kept for ground queries.
-const BLOCK: i64 = 16;
-/// Most blocks kept (about 1.2 MB); the cache starts over when full.
-const MAX_BLOCKS: usize = 1024;
 
 impl TerrainGenerator {
     /// Compiles `config`. The config should have passed
@@ -116,7 +111,7 @@ impl TerrainGenerator {
             max_step,
             sea_level: config.sea_level_m,
             erosion: None,
-            blocks: Arc::default(),
+            eroded_blocks: Arc::default(),
             lakes: config
                 .lakes
                 .as_ref()
@@ -128,7 +123,7 @@ impl TerrainGenerator {
     /// trained): every height, mesh and ground query sees `noise + strength * net(noise)`.
     pub fn with_erosion(mut self, net: Arc<ErosionNet>, strength: f32) -> Self {
         self.erosion = (strength != 0.0 && strength.is_finite()).then_some((net, strength));
-        self.blocks = Arc::default();
+        self.eroded_blocks = Arc::default();
         self
     }
 
@@ -168,7 +163,7 @@ impl TerrainGenerator {
 
     /// Ground heights at any points: bilinear between full-detail grid heights when eroded
     /// (exactly a grid height on a grid point), the noise itself otherwise. Eroded heights come
-    /// in blocks of [`BLOCK`] x [`BLOCK`] cells, kept for later queries nearby.
+    /// from the chunk-sized blocks that eroded chunks are made of, kept for later queries.
     fn heights_at(&self, xs: &[f64], zs: &[f64]) -> Vec<f32> {
         if self.erosion.is_none() {
             return self.run_one(&self.height_plan, &Coords::Points { x: xs, z: zs });
@@ -187,34 +182,13 @@ impl TerrainGenerator {
             .zip(zs)
             .map(|(&x, &z)| {
                 let ((i, u), (j, v)) = (cell(x), cell(z));
-                let (bx, bz) = (i.div_euclid(BLOCK), j.div_euclid(BLOCK));
-                let block = self.block(bx, bz);
-                let (a, b) = ((i - bx * BLOCK) as usize, (j - bz * BLOCK) as usize);
-                let n = BLOCK as usize + 1;
-                let h = |di: usize, dj: usize| block[(b + dj) * n + a + di];
-                h(0, 0) * ((1.0 - u) * (1.0 - v))
-                    + h(1, 0) * (u * (1.0 - v))
-                    + h(0, 1) * ((1.0 - u) * v)
-                    + h(1, 1) * (u * v)
+                let (h, _) = self.eroded_blocks.window(self, (i, j), (2, 2));
+                h[0] * ((1.0 - u) * (1.0 - v))
+                    + h[1] * (u * (1.0 - v))
+                    + h[2] * ((1.0 - u) * v)
+                    + h[3] * (u * v)
             })
             .collect()
-    }
-
-    /// Eroded heights of block `(bx, bz)`: `BLOCK + 1` samples a side from grid index
-    /// `(bx, bz) * BLOCK`, from the cache or made now.
-    fn block(&self, bx: i64, bz: i64) -> Arc<Vec<f32>> {
-        let lock = || self.blocks.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(block) = lock().get(&(bx, bz)) {
-            return block.clone();
-        }
-        let n = BLOCK as usize + 1;
-        let block = Arc::new(self.ground_window(bx * BLOCK, bz * BLOCK, n, n));
-        let mut blocks = lock();
-        if blocks.len() >= MAX_BLOCKS {
-            blocks.clear();
-        }
-        blocks.insert((bx, bz), block.clone());
-        block
     }
 
     /// Height of the sea surface in metres (the world file's `sea_level_m`).
@@ -332,19 +306,48 @@ impl TerrainGenerator {
     }
 
     /// [`full_detail`](Self::full_detail) with erosion's height change at each sample.
-    fn full_detail_and_change(
+    pub(super) fn full_detail_and_change(
         &self,
         coord: ChunkCoord,
         step: usize,
     ) -> (Vec<f32>, Vec<f32>, usize) {
+        if self.erosion.is_some() {
+            // Out of blocks made once: neighbouring chunks and each level of detail of a chunk
+            // share the network's runs.
+            let (at, n) = self.window_of(coord, step);
+            let (ground, change) = self.eroded_blocks.window(self, at, (n, n));
+            return (ground, change, n);
+        }
+        self.window_around(coord, step)
+    }
+
+    /// Grid index of the first sample and side of the window of the chunk at `coord` with
+    /// `border` samples around it.
+    fn window_of(&self, coord: ChunkCoord, border: usize) -> ((i64, i64), usize) {
         let n0 = i64::from(self.vertices - 1);
-        let n = n0 as usize + 1 + 2 * step;
-        let (ix0, iz0) = (
-            i64::from(coord.x) * n0 - step as i64,
-            i64::from(coord.z) * n0 - step as i64,
+        let at = (
+            i64::from(coord.x) * n0 - border as i64,
+            i64::from(coord.z) * n0 - border as i64,
         );
+        (at, n0 as usize + 1 + 2 * border)
+    }
+
+    /// Ground and erosion's change of the chunk at `coord` with `border` samples around it, and
+    /// the side.
+    pub(super) fn window_around(
+        &self,
+        coord: ChunkCoord,
+        border: usize,
+    ) -> (Vec<f32>, Vec<f32>, usize) {
+        let ((ix0, iz0), n) = self.window_of(coord, border);
         let (ground, change) = self.ground_and_change(ix0, iz0, n, n);
         (ground, change, n)
+    }
+
+    /// Noise blocks and change blocks kept for eroded windows.
+    #[cfg(test)]
+    pub(super) fn cached_blocks(&self) -> (usize, usize) {
+        self.eroded_blocks.len()
     }
 
     /// Full-detail heights along the chunk's four edges, in the order north (min z), south

@@ -12,6 +12,7 @@ mod diagnostics;
 mod eroded;
 pub mod generator;
 pub mod graph;
+mod ground_cache;
 pub mod mesh;
 pub mod noise;
 mod streaming;
