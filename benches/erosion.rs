@@ -4,7 +4,7 @@
 //! The simulator needs its own margin of noise around the chunk (droplets arrive from outside);
 //! the network needs its reach. Both start from noise heights of the default world at a rugged
 //! place and give the chunk's eroded heights; the full eroded chunk (mesh, skirts, biomes) is
-//! measured too.
+//! measured too, alone and with the blocks of eroded ground it is cut from already made.
 //!
 //! ```text
 //! cargo bench --bench erosion
@@ -21,7 +21,8 @@ use aigc_world::config::{DEFAULT_WORLD_RON, parse_world};
 use aigc_world::erosion::pairs::noise_tile;
 use aigc_world::erosion::{ErosionNet, ErosionParams, ErosionWeights, erode};
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
-use criterion::{Criterion, criterion_group, criterion_main};
+use aigc_world_kernels::conv::{ConvShape, conv2d_valid, conv2d_valid_portable};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 /// Rugged ground in the default world.
 const HERE: ChunkCoord = ChunkCoord::new(0, -22);
@@ -64,10 +65,49 @@ fn erosion(c: &mut Criterion) {
     group.bench_function("network inference only", |b| {
         b.iter(|| black_box(net.residual(&window, n, n, spacing)))
     });
+    // The widest layer alone, as dispatched (AVX2 where there is) and in the portable build's
+    // instructions: what the lanes buy, bit for bit the same.
+    if let Some(layer) = net
+        .weights()
+        .layers
+        .iter()
+        .max_by_key(|l| l.inputs * l.outputs)
+    {
+        let shape = ConvShape {
+            inputs: layer.inputs,
+            outputs: layer.outputs,
+            kernel: layer.kernel,
+            dilation: layer.dilation,
+        };
+        let size = (side + shape.span(), side + shape.span());
+        let input: Vec<f32> = (0..layer.inputs * size.0 * size.1)
+            .map(|k| ((k * 7919) % 1000) as f32 * 0.001)
+            .collect();
+        let (w, bias) = (&layer.weight, &layer.bias);
+        group.bench_function("one hidden layer, dispatched", |b| {
+            b.iter(|| black_box(conv2d_valid(shape, w, bias, &input, size, true)))
+        });
+        group.bench_function("one hidden layer, portable", |b| {
+            b.iter(|| black_box(conv2d_valid_portable(shape, w, bias, &input, size, true)))
+        });
+    }
     group.bench_function("noise only", |b| {
         b.iter(|| black_box(plain.noise_window(at.0, at.1, side, side)))
     });
-    group.bench_function("eroded chunk mesh", |b| {
+    // A chunk alone: the generator makes the nine chunk-sized blocks of noise and of the
+    // network's change its window touches (and the noise around them) from nothing.
+    group.bench_function("eroded chunk mesh, alone", |b| {
+        b.iter_batched(
+            || plain.clone().with_erosion(net.clone(), 1.0),
+            |fresh| black_box(fresh.generate_chunk(HERE, 1)),
+            BatchSize::PerIteration,
+        )
+    });
+    // The same chunk once its blocks are made (another level of detail, or a chunk whose
+    // neighbours made them): what a flight pays per chunk besides one block of noise and one
+    // run of the network ("noise only" and "network inference only" above).
+    eroded.generate_chunk(HERE, 1);
+    group.bench_function("eroded chunk mesh, blocks made", |b| {
         b.iter(|| black_box(eroded.generate_chunk(HERE, 1)))
     });
     group.bench_function("plain chunk mesh", |b| {

@@ -23,6 +23,8 @@
 //! and its scatter, flies a fixed path for SECONDS (see `common/bench.rs`) and prints one line,
 //! `render: size=WxH frames=N p50_ms= p99_ms= fps= instances= draw_calls= chunks=`;
 //! `--no-scatter` leaves trees, rocks and grass out, the baseline for what they cost.
+//! `--erosion` turns the learned erosion on with the shipped model when the world file leaves
+//! it off (scripted runs then wait for the eroded ground).
 //!
 //! ```text
 //! cargo run --release --example sandbox -- --offscreen --bench 30 --size 640x360
@@ -37,10 +39,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use aigc_world::config::{ActiveWorld, DEFAULT_EROSION_MODEL, ErosionConfig, WorldConfigStatus};
 use aigc_world::dialogue::ui::{ConversationUi, OpenConversation, SubmitLine};
 use aigc_world::npc::Npc;
 use aigc_world::prelude::*;
-use aigc_world::terrain::TerrainSampler;
+use aigc_world::terrain::{ErosionStatus, TerrainSampler};
 use aigc_world::texture::TextureStatus;
 use aigc_world::ui::{WorldUiPlugin, WorldUiSettings};
 use bevy::app::AppExit;
@@ -78,6 +81,7 @@ struct Args {
     offscreen: bool,
     bench: Option<f32>,
     scatter: bool,
+    erosion: bool,
 }
 
 impl Args {
@@ -104,6 +108,7 @@ fn parse_args() -> Result<Args, String> {
         offscreen: false,
         bench: None,
         scatter: true,
+        erosion: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -145,6 +150,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--offscreen" => args.offscreen = true,
             "--no-scatter" => args.scatter = false,
+            "--erosion" => args.erosion = true,
             "--bench" => {
                 let v = value("--bench")?;
                 let seconds = v.parse::<f32>().map_err(|e| format!("--bench: {e}"))?;
@@ -158,7 +164,7 @@ fn parse_args() -> Result<Args, String> {
             "--help" | "-h" => {
                 return Err("usage: sandbox [--world PATH] [--frames N] [--screenshot PATH] \
                      [--talk LINE] [--timeout SECONDS] [--size WIDTHxHEIGHT] [--plain] [--no-shadows] [--no-ui] \
-                     [--dump-layers DIR] [--camera X,Y,Z,YAW,PITCH] [--offscreen] [--bench SECONDS] [--no-scatter]"
+                     [--dump-layers DIR] [--camera X,Y,Z,YAW,PITCH] [--offscreen] [--bench SECONDS] [--no-scatter] [--erosion]"
                     .into());
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
@@ -267,7 +273,7 @@ fn main() -> ExitCode {
             Update,
             (
                 block_camera_input.before(FlyCameraSystems),
-                (place_camera, follow_sun, fit_fog),
+                (turn_erosion_on, place_camera, follow_sun, fit_fog),
                 run_script,
             )
                 .chain(),
@@ -434,6 +440,8 @@ struct Script {
     dumps_pending: Arc<AtomicUsize>,
     /// The benchmark flight, once it has begun.
     flight: Option<BenchFlight>,
+    /// Frame at which the ground became eroded (`--erosion`), 0 before.
+    eroded_from: u64,
     failed: bool,
 }
 
@@ -451,8 +459,33 @@ impl Script {
             saving_since: None,
             dumps_pending: Arc::new(AtomicUsize::new(0)),
             flight: None,
+            eroded_from: 0,
             failed: false,
         }
+    }
+}
+
+/// `--erosion`: the learned erosion on with the shipped model, once the world file is read.
+fn turn_erosion_on(
+    script: Res<Script>,
+    status: Res<WorldConfigStatus>,
+    mut world: ResMut<ActiveWorld>,
+    mut done: Local<bool>,
+) {
+    if *done || !script.args.erosion || status.loads == 0 {
+        return;
+    }
+    *done = true;
+    if world.config().erosion.is_some() {
+        return;
+    }
+    let mut config = (**world.config()).clone();
+    config.erosion = Some(ErosionConfig {
+        model: DEFAULT_EROSION_MODEL.into(),
+        strength: 1.0,
+    });
+    if let Err(e) = world.replace(config, "--erosion") {
+        error!("sandbox: {e}");
     }
 }
 
@@ -460,6 +493,7 @@ fn run_script(
     mut script: ResMut<Script>,
     bench: BenchSources,
     stats: Res<TerrainStats>,
+    erosion: Res<ErosionStatus>,
     textures: Res<BiomeTextures>,
     texture_status: Res<TextureStatus>,
     conversation: Res<ConversationUi>,
@@ -501,7 +535,12 @@ fn run_script(
             ))
         );
     }
-    if script.world_ready.is_none() && stats.is_settled() {
+    // With --erosion the area counts once it is eroded (the plain one settles first).
+    let eroded = !script.args.erosion || erosion.active && script.frame > script.eroded_from + 2;
+    if erosion.active && script.eroded_from == 0 {
+        script.eroded_from = script.frame;
+    }
+    if script.world_ready.is_none() && stats.is_settled() && eroded {
         script.world_ready = Some(elapsed);
         info!(
             "sandbox: starting area ready after {:.1} s ({} chunks)",

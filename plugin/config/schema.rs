@@ -68,6 +68,10 @@ impl Default for LakeConfig {
     }
 }
 
+/// Asset path of the erosion model shipped with the crate's assets, trained on the default
+/// world (`assets/models/default.erosion`).
+pub const DEFAULT_EROSION_MODEL: &str = "models/default.erosion";
+
 /// The ground eroded by a learned model: `noise + strength * model(noise)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,11 +9,15 @@
 //!
 //! Layout: channel-major planes, rows of x fastest.
 
+use aigc_world_kernels::conv::{ConvShape, conv2d_valid};
+
 use super::features::features;
 use super::weights::{ConvLayer, ErosionWeights};
 
 /// One valid (unpadded) convolution of `input` (`layer.inputs` planes of `nx` x `nz`), with a
-/// ReLU when `relu`. Returns the output and its size.
+/// ReLU when `relu`. Returns the output and its size. The loops are
+/// [`aigc_world_kernels::conv`]'s: AVX2 where the processor has it, with the bits of the
+/// portable build.
 pub fn conv(
     layer: &ConvLayer,
     input: &[f32],
@@ -21,34 +25,13 @@ pub fn conv(
     nz: usize,
     relu: bool,
 ) -> (Vec<f32>, usize, usize) {
-    let span = (layer.kernel - 1) * layer.dilation;
-    if nx <= span || nz <= span {
-        return (Vec::new(), 0, 0);
-    }
-    let (ox, oz) = (nx - span, nz - span);
-    let (k, d) = (layer.kernel, layer.dilation);
-    let mut out = vec![0.0f32; layer.outputs * ox * oz];
-    for (o, plane) in out.chunks_exact_mut(ox * oz).enumerate() {
-        plane.iter_mut().for_each(|v| *v = layer.bias[o]);
-        for c in 0..layer.inputs {
-            let src = &input[c * nx * nz..(c + 1) * nx * nz];
-            for ky in 0..k {
-                for kx in 0..k {
-                    let w = layer.weight[((o * layer.inputs + c) * k + ky) * k + kx];
-                    for (j, row) in plane.chunks_exact_mut(ox).enumerate() {
-                        let start = (j + ky * d) * nx + kx * d;
-                        for (v, s) in row.iter_mut().zip(&src[start..start + ox]) {
-                            *v += w * s;
-                        }
-                    }
-                }
-            }
-        }
-        if relu {
-            plane.iter_mut().for_each(|v| *v = v.max(0.0));
-        }
-    }
-    (out, ox, oz)
+    let shape = ConvShape {
+        inputs: layer.inputs,
+        outputs: layer.outputs,
+        kernel: layer.kernel,
+        dilation: layer.dilation,
+    };
+    conv2d_valid(shape, &layer.weight, &layer.bias, input, (nx, nz), relu)
 }
 
 /// A loaded erosion model, ready to run on any thread.

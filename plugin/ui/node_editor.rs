@@ -5,7 +5,8 @@
 use bevy_egui::egui;
 
 use crate::config::{
-    FractalKind, MAX_OCTAVES, MAX_VIEW_RADIUS_M, NoiseNode, SourceKind, WorldConfig,
+    DEFAULT_EROSION_MODEL, ErosionConfig, FractalKind, MAX_OCTAVES, MAX_VIEW_RADIUS_M, NoiseNode,
+    SourceKind, WorldConfig,
 };
 
 /// Edits `config`; returns whether anything changed this frame.
@@ -32,6 +33,7 @@ pub(crate) fn edit_world(ui: &mut egui::Ui, config: &mut WorldConfig) -> bool {
                 32.0..=MAX_VIEW_RADIUS_M,
                 " m",
             );
+            changed |= edit_erosion(ui, &mut config.erosion);
         });
     let nodes = &mut config.terrain.nodes.0;
     egui::CollapsingHeader::new(format!("Terrain nodes ({})", nodes.len()))
@@ -48,6 +50,37 @@ pub(crate) fn edit_world(ui: &mut egui::Ui, config: &mut WorldConfig) -> bool {
                     });
             }
         });
+    changed
+}
+
+/// The learned erosion: on or off (on uses the world's model, or the shipped one) and its
+/// strength. One grid row.
+fn edit_erosion(ui: &mut egui::Ui, erosion: &mut Option<ErosionConfig>) -> bool {
+    ui.label("learned erosion");
+    let mut changed = false;
+    ui.horizontal(|ui| {
+        let mut on = erosion.is_some();
+        if ui.checkbox(&mut on, "").changed() {
+            *erosion = on.then(|| ErosionConfig {
+                model: DEFAULT_EROSION_MODEL.into(),
+                strength: 1.0,
+            });
+            changed = true;
+        }
+        if let Some(e) = erosion {
+            changed |= ui
+                .add(
+                    egui::DragValue::new(&mut e.strength)
+                        .speed(0.01)
+                        .range(0.0..=2.0)
+                        .prefix("strength "),
+                )
+                .changed();
+            ui.label(&e.model)
+                .on_hover_text("the .erosion model (world file's erosion.model)");
+        }
+    });
+    ui.end_row();
     changed
 }
 

@@ -1,4 +1,5 @@
-//! CPU kernels for aigc_world's language models, in safe Rust.
+//! CPU kernels for aigc_world's models (the language models' transformer, the erosion
+//! network's convolutions), in safe Rust.
 //!
 //! A small Llama generating one token reads every weight once, so its speed is set by the bytes
 //! it moves: weights stay in GGML's quantized block formats (the bytes of the GGUF file) and the
@@ -13,6 +14,7 @@
 //! | [`dequant`] | decoding blocks to `f32` (the reference the fused products are tested against) |
 //! | [`quantize`] | encoding weights (for tests and tools) and activations (for the products) |
 //! | [`matmul`] | fused quantized matrix products, one or several input vectors at a time |
+//! | [`conv`] | dilated convolutions without padding, bit-identical whatever the lanes (the erosion model) |
 //! | [`ops`] | the rest of a transformer layer: RMSNorm, rotary positions, attention over an `f16` cache, SwiGLU |
 //!
 //! SIMD: AVX2 + FMA (x86-64-v3) through `pulp`, chosen at run time; every kernel has a portable
@@ -20,6 +22,7 @@
 //! optimised even in the dev profile (`opt-level = 3` for it alone), which keeps tests that run
 //! a real model fast.
 
+pub mod conv;
 pub mod dequant;
 pub mod format;
 pub mod half;
