@@ -13,7 +13,7 @@ use crate::dialogue::llm::{LanguageModelState, LanguageModelStatus};
 use crate::npc::Npc;
 use crate::render::DrawStats;
 use crate::scatter::ScatterStats;
-use crate::terrain::TerrainStats;
+use crate::terrain::{ErosionStatus, TerrainStats};
 use crate::texture::{TextureSource, TextureStatus};
 
 /// Frames kept for the frame-time graph.
@@ -69,6 +69,7 @@ pub(crate) struct StatsSources<'w, 's> {
     textures: Option<Res<'w, TextureStatus>>,
     ai: Option<Res<'w, AiRuntime>>,
     speech: Option<Res<'w, LanguageModelStatus>>,
+    erosion: Option<Res<'w, ErosionStatus>>,
     npcs: Query<'w, 's, (), With<Npc>>,
 }
 
@@ -101,12 +102,26 @@ pub(crate) fn draw_stats(
     Ok(())
 }
 
+/// What the learned erosion does, when the world names a model.
+fn erosion_line(status: &ErosionStatus) -> Option<String> {
+    let model = status.model.as_ref()?;
+    Some(match (&status.failure, status.active) {
+        (Some(reason), true) => format!("Erosion: {model} (keeping the last good model: {reason})"),
+        (Some(reason), false) => format!("Erosion: off, plain noise ({reason})"),
+        (None, true) => format!("Erosion: {model}"),
+        (None, false) => format!("Erosion: loading {model}"),
+    })
+}
+
 fn stats_body(ui: &mut egui::Ui, sources: &StatsSources) {
     frame_section(ui, sources);
     ui.separator();
     if let Some(stats) = &sources.terrain {
         terrain_section(ui, stats);
         ui.separator();
+    }
+    if let Some(line) = sources.erosion.as_deref().and_then(erosion_line) {
+        ui.label(line);
     }
     if let Some(scatter) = &sources.scatter {
         ui.label(format!(
@@ -322,5 +337,25 @@ mod tests {
         assert_eq!(history.frames_ms().len(), FRAME_HISTORY);
         assert_eq!(history.frames_ms().next(), Some(10.0));
         assert_eq!(history.worst_ms(), (FRAME_HISTORY + 9) as f32);
+    }
+
+    #[test]
+    fn the_erosion_line_says_what_the_ground_is() {
+        let mut status = ErosionStatus::default();
+        assert_eq!(erosion_line(&status), None, "no model named: no line");
+        status.model = Some("models/a.erosion".into());
+        assert_eq!(
+            erosion_line(&status).unwrap(),
+            "Erosion: loading models/a.erosion"
+        );
+        status.active = true;
+        assert_eq!(erosion_line(&status).unwrap(), "Erosion: models/a.erosion");
+        status.active = false;
+        status.failure = Some("models/a.erosion:1:1: not an erosion model".into());
+        assert!(
+            erosion_line(&status)
+                .unwrap()
+                .starts_with("Erosion: off, plain noise")
+        );
     }
 }
