@@ -153,6 +153,8 @@ pub struct WorkerStats {
     pub waiting: AtomicUsize,
     /// Requests finished (any outcome).
     pub finished: AtomicU64,
+    /// Whether a request is running now.
+    pub working: AtomicBool,
 }
 
 struct Queued {
@@ -313,6 +315,11 @@ impl ModelWorker {
         self.submitter.clone()
     }
 
+    /// Whether a request is running now.
+    pub fn is_working(&self) -> bool {
+        self.stats().working.load(Ordering::Acquire)
+    }
+
     /// Whether finished results wait to be taken.
     pub fn has_results(&self) -> bool {
         !self.results.is_empty()
@@ -384,8 +391,10 @@ fn serve<R: ModelRunner>(
             (Err(AiError::Cancelled), 0.0)
         } else {
             let start = Instant::now();
+            stats.working.store(true, Ordering::Release);
             let output = catch_unwind(AssertUnwindSafe(|| runner.run(&next.job, &next.cancel)))
                 .unwrap_or_else(|panic| Err(AiError::Panicked(panic_message(&panic))));
+            stats.working.store(false, Ordering::Release);
             (output, start.elapsed().as_secs_f64() * 1000.0)
         };
         stats.finished.fetch_add(1, Ordering::Relaxed);

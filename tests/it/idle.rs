@@ -12,9 +12,15 @@ use aigc_world::prelude::*;
 
 use crate::common::{run_until, scatter_app};
 
+/// The tick before `since` (a `World::change_tick` read before a frame): the first system to
+/// run in the frame is handed `since` itself, and counts as having run.
+fn just_before(since: Tick) -> Tick {
+    Tick::new(since.get().wrapping_sub(1))
+}
+
 /// Names of the systems of the plugin's schedule that ran after `since`.
 fn ran_since(app: &mut App, since: Tick) -> Vec<String> {
-    let now = app.world_mut().change_tick();
+    let (since, now) = (just_before(since), app.world_mut().change_tick());
     let schedules = app.world().resource::<Schedules>();
     let update = schedules
         .get(AigcWorldUpdate)
@@ -83,7 +89,7 @@ fn a_world_at_rest_runs_none_of_the_plugins_systems() {
 
 /// Names of the systems of every schedule that ran after `since`.
 fn ran_anywhere_since(app: &mut App, since: Tick) -> Vec<String> {
-    let now = app.world_mut().change_tick();
+    let (since, now) = (just_before(since), app.world_mut().change_tick());
     let schedules = app.world().resource::<Schedules>();
     let mut ran: Vec<String> = schedules
         .iter()
