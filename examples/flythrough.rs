@@ -63,7 +63,7 @@ mod common;
 mod system_times;
 
 use aigc_world::background::{BackgroundPriority, task_pool_plugin, task_pool_plugin_at};
-use aigc_world::config::{ActiveWorld, DEFAULT_EROSION_MODEL, ErosionConfig, WorldConfigStatus};
+use aigc_world::config::{ActiveWorld, ErosionConfig, WorldConfigStatus};
 use aigc_world::dialogue::llm::{LanguageModelState, LanguageModelStatus};
 use aigc_world::dialogue::{DialogueReply, ReplyEvent, SayToNpc};
 use aigc_world::npc::Npc;
@@ -238,10 +238,7 @@ fn main() -> ExitCode {
             config.seed = seed;
         }
         if args.erosion && config.erosion.is_none() {
-            config.erosion = Some(ErosionConfig {
-                model: DEFAULT_EROSION_MODEL.into(),
-                strength: 1.0,
-            });
+            config.erosion = Some(ErosionConfig::default());
         }
         if let Err(e) = world.replace(config, "flythrough's arguments") {
             eprintln!("{e}");

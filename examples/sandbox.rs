@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aigc_world::config::{ActiveWorld, DEFAULT_EROSION_MODEL, ErosionConfig, WorldConfigStatus};
+use aigc_world::config::{ActiveWorld, ErosionConfig, WorldConfigStatus};
 use aigc_world::dialogue::ui::{ConversationUi, OpenConversation, SubmitLine};
 use aigc_world::npc::Npc;
 use aigc_world::prelude::*;
@@ -480,10 +480,7 @@ fn turn_erosion_on(
         return;
     }
     let mut config = (**world.config()).clone();
-    config.erosion = Some(ErosionConfig {
-        model: DEFAULT_EROSION_MODEL.into(),
-        strength: 1.0,
-    });
+    config.erosion = Some(ErosionConfig::default());
     if let Err(e) = world.replace(config, "--erosion") {
         error!("sandbox: {e}");
     }

@@ -85,6 +85,16 @@ pub struct ErosionConfig {
     pub strength: f32,
 }
 
+impl Default for ErosionConfig {
+    /// The shipped model ([`DEFAULT_EROSION_MODEL`]) at strength 1.
+    fn default() -> Self {
+        Self {
+            model: DEFAULT_EROSION_MODEL.into(),
+            strength: 1.0,
+        }
+    }
+}
+
 /// Size and resolution of one terrain chunk at full detail.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

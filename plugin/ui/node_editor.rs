@@ -5,8 +5,7 @@
 use bevy_egui::egui;
 
 use crate::config::{
-    DEFAULT_EROSION_MODEL, ErosionConfig, FractalKind, MAX_OCTAVES, MAX_VIEW_RADIUS_M, NoiseNode,
-    SourceKind, WorldConfig,
+    ErosionConfig, FractalKind, MAX_OCTAVES, MAX_VIEW_RADIUS_M, NoiseNode, SourceKind, WorldConfig,
 };
 
 /// Edits `config`; returns whether anything changed this frame.
@@ -61,10 +60,7 @@ fn edit_erosion(ui: &mut egui::Ui, erosion: &mut Option<ErosionConfig>) -> bool 
     ui.horizontal(|ui| {
         let mut on = erosion.is_some();
         if ui.checkbox(&mut on, "").changed() {
-            *erosion = on.then(|| ErosionConfig {
-                model: DEFAULT_EROSION_MODEL.into(),
-                strength: 1.0,
-            });
+            *erosion = on.then(ErosionConfig::default);
             changed = true;
         }
         if let Some(e) = erosion {
