@@ -163,7 +163,8 @@ impl TerrainGenerator {
 
     /// Ground heights at any points: bilinear between full-detail grid heights when eroded
     /// (exactly a grid height on a grid point), the noise itself otherwise. Eroded heights come
-    /// from the chunk-sized blocks that eroded chunks are made of, kept for later queries.
+    /// from the chunk-sized blocks eroded chunks are made of where those exist (near loaded
+    /// chunks), else from the four samples around the point alone.
     fn heights_at(&self, xs: &[f64], zs: &[f64]) -> Vec<f32> {
         if self.erosion.is_none() {
             return self.run_one(&self.height_plan, &Coords::Points { x: xs, z: zs });
@@ -182,7 +183,12 @@ impl TerrainGenerator {
             .zip(zs)
             .map(|(&x, &z)| {
                 let ((i, u), (j, v)) = (cell(x), cell(z));
-                let (h, _) = self.eroded_blocks.window(self, (i, j), (2, 2));
+                // From the blocks when chunks there made them; else only these four samples:
+                // a query (a camera on the frame thread, say) never makes whole blocks.
+                let h = self
+                    .eroded_blocks
+                    .cached_ground(self, (i, j), (2, 2))
+                    .unwrap_or_else(|| self.ground_window(i, j, 2, 2));
                 h[0] * ((1.0 - u) * (1.0 - v))
                     + h[1] * (u * (1.0 - v))
                     + h[2] * ((1.0 - u) * v)

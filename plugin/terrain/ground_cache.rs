@@ -85,6 +85,16 @@ impl<K: Copy + Eq + Hash, V: Clone> Lru<K, V> {
         value
     }
 
+    /// The value of `key`, if kept (marks it used).
+    pub fn get(&self, key: &K) -> Option<V> {
+        let mut entries = self.entries();
+        entries.clock += 1;
+        let now = entries.clock;
+        let (value, used) = entries.values.get_mut(key)?;
+        *used = now;
+        Some(value.clone())
+    }
+
     /// Values kept.
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -119,6 +129,26 @@ impl ErodedBlocks {
         let change = assemble(at, size, side, |bx, bz| self.change_block(g, bx, bz));
         let ground = noise.iter().zip(&change).map(|(n, c)| n + c).collect();
         (ground, change)
+    }
+
+    /// [`window`](Self::window)'s eroded ground, only if every block it needs is kept already.
+    pub fn cached_ground(
+        &self,
+        g: &TerrainGenerator,
+        at: (i64, i64),
+        size: (usize, usize),
+    ) -> Option<Vec<f32>> {
+        let side = (g.chunk_vertices() - 1) as usize;
+        let mut missing = false;
+        let mut kept = |lru: &Lru<(i64, i64), Arc<Vec<f32>>>, bx, bz| {
+            lru.get(&(bx, bz)).unwrap_or_else(|| {
+                missing = true;
+                Arc::new(vec![0.0; side * side])
+            })
+        };
+        let noise = assemble(at, size, side, |bx, bz| kept(&self.noise, bx, bz));
+        let change = assemble(at, size, side, |bx, bz| kept(&self.change, bx, bz));
+        (!missing).then(|| noise.iter().zip(&change).map(|(n, c)| n + c).collect())
     }
 
     fn noise_block(&self, g: &TerrainGenerator, bx: i64, bz: i64) -> Arc<Vec<f32>> {
@@ -252,6 +282,11 @@ mod tests {
             .unwrap()
             .with_erosion(Arc::new(ErosionNet::new(tiny_weights(3))), 1.0);
         let bits = |v: &[f32]| v.iter().map(|h| h.to_bits()).collect::<Vec<_>>();
+        // A ground query where no chunk made blocks makes none, and gives the blocks' bits.
+        let (x0, z0) = g.chunk_origin(ChunkCoord::new(2, -5));
+        let (x, z) = (x0 + 5.0 * g.spacing(), z0 + 7.0 * g.spacing());
+        let alone = g.height_at(x, z);
+        assert_eq!(g.cached_blocks(), (0, 0));
         // Coarse first, then finer levels, then the chunk beside it, as a flight asks.
         for (coord, step) in [(2, 8), (2, 4), (2, 2), (2, 1), (3, 1), (3, 8)] {
             let coord = ChunkCoord::new(coord, -5);
@@ -264,5 +299,6 @@ mod tests {
         }
         // Chunks x = 2 and 3 and the ring around them: 4 x 3 blocks of change, each made once.
         assert_eq!(g.cached_blocks().1, 12);
+        assert_eq!(g.height_at(x, z).to_bits(), alone.to_bits());
     }
 }
