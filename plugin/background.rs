@@ -34,11 +34,15 @@ pub(crate) fn current_nice() -> Option<i32> {
     after_name.split(' ').nth(16)?.parse().ok()
 }
 
-/// Lowers the calling thread's OS priority for background work. Failing to (a platform that
-/// refuses) only logs at debug level: priority is an optimisation, not a requirement. A thread
-/// already at that priority or lower (a game started under `nice`) keeps its own: lowering must
-/// never raise it.
+/// Lowers the calling thread's OS priority for background work, and on Linux asks for long
+/// time slices (see [`BACKGROUND_SLICE_NS`]). Failing to (a platform that refuses) only logs at
+/// debug level: priority is an optimisation, not a requirement. A thread already at that
+/// priority or lower (a game started under `nice`) keeps its own: lowering must never raise it.
 pub fn lower_current_thread_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = request_time_slice(BACKGROUND_SLICE_NS) {
+        debug!("aigc_world: could not lengthen a background thread's time slice: {e}");
+    }
     #[cfg(target_os = "linux")]
     if current_nice().is_some_and(|n| n >= BACKGROUND_NICE) {
         return;
@@ -51,6 +55,72 @@ pub fn lower_current_thread_priority() {
     if let Err(e) = result {
         debug!("aigc_world: could not lower a background thread's priority: {e}");
     }
+}
+
+/// Time slice (nanoseconds) asked for by `Low` background threads: longer than the scheduler's
+/// default (0.75-3 ms), which lets a waking game thread take the core at once. Linux's EEVDF
+/// scheduler (6.6 and later) lets the running thread finish its slice before a woken thread of
+/// the same class runs, unless the woken thread has a shorter slice than the running one (6.12
+/// and later honour per-thread slices). At the default slice on both, a task-pool thread the
+/// frame woke waited out the rest of a nice-9 generation thread's slice, up to a 4 ms tick, and
+/// the frame with it (`perf sched`, BENCHMARKS.md).
+#[cfg(target_os = "linux")]
+pub const BACKGROUND_SLICE_NS: u64 = 20_000_000;
+
+/// Linux `struct sched_attr` (the version-1 layout, 56 bytes).
+#[cfg(target_os = "linux")]
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    sched_policy: u32,
+    sched_flags: u64,
+    sched_nice: i32,
+    sched_priority: u32,
+    sched_runtime: u64,
+    sched_deadline: u64,
+    sched_period: u64,
+    sched_util_min: u32,
+    sched_util_max: u32,
+}
+
+/// Asks the scheduler for time slices of `slice_ns` for the calling thread, keeping its policy
+/// and nice value. Kernels without per-thread slices refuse or ignore it; either is harmless.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn request_time_slice(slice_ns: u64) -> std::io::Result<()> {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_BATCH: u32 = 3;
+    let mut attr = SchedAttr::default();
+    let size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `attr` is a live, writable `sched_attr` of `size` bytes; pid 0 is this thread.
+    let got = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr, size, 0) };
+    if got != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if attr.sched_policy != SCHED_OTHER && attr.sched_policy != SCHED_BATCH {
+        return Ok(());
+    }
+    attr.size = size;
+    attr.sched_flags = 0;
+    attr.sched_runtime = slice_ns;
+    // SAFETY: as above; the kernel only reads `attr`.
+    let set = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr, 0) };
+    if set != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's requested time slice in nanoseconds (0: the scheduler's default).
+#[cfg(all(test, target_os = "linux"))]
+#[allow(unsafe_code)]
+fn current_time_slice() -> Option<u64> {
+    let mut attr = SchedAttr::default();
+    let size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: as in `request_time_slice`.
+    let got = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr, size, 0) };
+    (got == 0).then_some(attr.sched_runtime)
 }
 
 /// How a background thread yields to the game's threads.
@@ -154,5 +224,35 @@ mod tests {
         assert_eq!(nice(), before, "only the calling thread changes");
         // Under `nice` already (as in a niced test run), the thread keeps its lower priority.
         assert!(lowered >= before.max(1), "nice {lowered} from {before}");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn background_threads_ask_for_long_time_slices() {
+        let before = current_time_slice();
+        let (slice, nice_kept) = std::thread::spawn(|| {
+            let nice_before = nice();
+            lower_current_thread_priority();
+            let after = nice();
+            // Asking again keeps the nice value: the slice request never touches it.
+            request_time_slice(BACKGROUND_SLICE_NS).expect("sched_setattr");
+            (
+                current_time_slice(),
+                nice() == after && after >= nice_before,
+            )
+        })
+        .join()
+        .unwrap();
+        assert!(nice_kept);
+        assert_eq!(
+            current_time_slice(),
+            before,
+            "only the calling thread changes"
+        );
+        // Kernels before 6.12 keep no per-thread slice for normal threads and report 0.
+        assert!(
+            matches!(slice, Some(BACKGROUND_SLICE_NS) | Some(0)),
+            "slice {slice:?}"
+        );
     }
 }
