@@ -233,13 +233,10 @@ mod tests {
         let (slice, nice_kept) = std::thread::spawn(|| {
             let nice_before = nice();
             lower_current_thread_priority();
-            let after = nice();
+            let (slice, after) = (current_time_slice(), nice());
             // Asking again keeps the nice value: the slice request never touches it.
             request_time_slice(BACKGROUND_SLICE_NS).expect("sched_setattr");
-            (
-                current_time_slice(),
-                nice() == after && after >= nice_before,
-            )
+            (slice, nice() == after && after >= nice_before)
         })
         .join()
         .unwrap();
