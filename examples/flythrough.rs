@@ -37,8 +37,9 @@
 //! player says a line to the nearest NPC, so the language model (when `assets/ai/npc.llm.ron`
 //! has one and it is fetched) generates on its worker while the frames are timed. The start
 //! waits for the model to load, and the line ends with the replies and who answered them, the
-//! median time of the frames in which a line was said, and how many frames after the last line
-//! each of the 12 slowest frames came.
+//! median time of the frames in which a line was said, the seconds from a line to its reply's
+//! first words (median and most) and to its end (median), and how many frames after the last
+//! line each of the 12 slowest frames came.
 //!
 //! `--systems` prints where the frame's time went during the flight, per system (and per
 //! system's deferred commands): mean microseconds per frame, the longest run, runs; the 25
@@ -562,6 +563,11 @@ struct Talk {
     fell_back: usize,
     /// Time of each frame in which a line was said.
     said_frames: Vec<f64>,
+    /// When the line on its way was said, and whether its first words came yet.
+    asked: Option<(Instant, bool)>,
+    /// Seconds from a line to the first words of its reply, and to its end.
+    first_words_s: Vec<f64>,
+    reply_s: Vec<f64>,
     said_at: Vec<usize>,
 }
 
@@ -579,6 +585,9 @@ impl Talk {
             fell_back: 0,
             said_frames: Vec::new(),
             said_at: Vec::new(),
+            asked: None,
+            first_words_s: Vec::new(),
+            reply_s: Vec::new(),
         }
     }
 
@@ -587,12 +596,22 @@ impl Talk {
     fn step(&mut self, app: &mut App, observer: Entity) -> bool {
         let messages = app.world().resource::<Messages<DialogueReply>>();
         for reply in self.replies.read(messages) {
+            if let (ReplyEvent::Piece(text), Some((at, first @ false))) =
+                (&reply.event, &mut self.asked)
+                && !text.trim().is_empty()
+            {
+                *first = true;
+                self.first_words_s.push(at.elapsed().as_secs_f64());
+            }
             if let ReplyEvent::Done {
                 source, fell_back, ..
             } = &reply.event
             {
                 self.waiting = false;
                 self.done += 1;
+                if let Some((at, _)) = self.asked.take() {
+                    self.reply_s.push(at.elapsed().as_secs_f64());
+                }
                 self.fell_back += usize::from(*fell_back);
                 match self.by_source.iter_mut().find(|(s, _)| s == source) {
                     Some((_, n)) => *n += 1,
@@ -627,6 +646,7 @@ impl Talk {
             app.world_mut().write_message(SayToNpc::new(npc, line));
             self.said += 1;
             self.waiting = true;
+            self.asked = Some((Instant::now(), false));
             return true;
         }
         false
@@ -639,13 +659,16 @@ impl Talk {
             .map(|(s, n)| format!("{s}:{n}"))
             .collect();
         format!(
-            "talk: model={:?} lines_said={} replies={} fell_back={} sources={} said_frame_p50_ms={:.3}",
+            "talk: model={:?} lines_said={} replies={} fell_back={} sources={} said_frame_p50_ms={:.3} first_words_s_p50={:.2} first_words_s_max={:.2} reply_s_p50={:.2}",
             app.world().resource::<LanguageModelStatus>().state,
             self.said,
             self.done,
             self.fell_back,
             sources.join(","),
             Percentiles::of(self.said_frames.clone()).p50,
+            Percentiles::of(self.first_words_s.clone()).p50,
+            Percentiles::of(self.first_words_s.clone()).max,
+            Percentiles::of(self.reply_s.clone()).p50,
         )
     }
 }

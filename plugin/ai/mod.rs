@@ -5,7 +5,6 @@
 //! - [`nca`]: the texture model, its training and its weights file, generic over burn's backend.
 //! - [`surface`]: a grown texture's surface maps and mips, packed for a GPU copy.
 //! - [`backend`]: the one module naming concrete backends, behind plain functions.
-//! - [`frame_gate`]: the worker's language model waits between layers while a frame runs.
 //!
 //! [`AiRuntimePlugin`] starts the worker, picks the backend (wgpu on Bevy's own device when a
 //! real GPU is present, else the CPU; `assets/ai/default.ai.ron` can force either), turns
@@ -15,7 +14,6 @@
 //! needs its core gets it at once.
 
 pub mod backend;
-pub mod frame_gate;
 pub mod llm;
 pub mod nca;
 pub mod surface;
@@ -309,13 +307,6 @@ impl Plugin for AiRuntimePlugin {
         .register_diagnostic(Diagnostic::new(AiDiagnostics::REQUESTS_WAITING))
         .register_diagnostic(Diagnostic::new(AiDiagnostics::INFERENCE_MS).with_suffix(" ms"))
         .register_diagnostic(Diagnostic::new(AiDiagnostics::BACKEND_GPU))
-        // The worker gives way while a frame runs (see `frame_gate`), only while it works.
-        .init_resource::<frame_gate::GateOpened>()
-        .add_systems(
-            First,
-            frame_gate::open_gate.run_if(|runtime: Res<AiRuntime>| runtime.worker.is_working()),
-        )
-        .add_systems(Last, frame_gate::close_gate.run_if(frame_gate::gate_opened))
         .add_systems(
             AigcWorldUpdate,
             (

@@ -282,6 +282,8 @@ impl ModelWorker {
                 // the frame threads' cores (a conversation tripled the flythrough's median
                 // frame on two cores; a plain spinning thread at nice 9 did the same).
                 set_current_thread_background_priority(priority);
+                // Long jobs take turns with pool tasks for the cores left over (`cores`).
+                crate::background::cores::share_cores_on_this_thread();
                 serve(make_runner(), inbox, outbox, shared, wanted_by_worker)
             })
             .ok();
@@ -394,6 +396,7 @@ fn serve<R: ModelRunner>(
             stats.working.store(true, Ordering::Release);
             let output = catch_unwind(AssertUnwindSafe(|| runner.run(&next.job, &next.cancel)))
                 .unwrap_or_else(|panic| Err(AiError::Panicked(panic_message(&panic))));
+            crate::background::cores::release_held();
             stats.working.store(false, Ordering::Release);
             (output, start.elapsed().as_secs_f64() * 1000.0)
         };

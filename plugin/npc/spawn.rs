@@ -8,6 +8,7 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 
 use super::{ActiveNpcConfig, Npc, NpcRecord, NpcWorld, populate_chunk};
+use crate::background::run_with_share;
 use crate::config::ActiveWorld;
 use crate::terrain::{ChunkChanges, ObserverPoses, TerrainChunk, TerrainSampler, WorldObserver};
 
@@ -186,10 +187,12 @@ pub(crate) fn plan_npc_chunks(
         let config = Arc::clone(rules.config());
         let seed = world.config().seed;
         let task = pool.spawn(async move {
-            let start = Instant::now();
-            let mut w = NpcWorld::new(seed, &generator, &config);
-            let records = populate_chunk(&mut w, coord);
-            (records, start.elapsed().as_secs_f64() * 1000.0)
+            run_with_share(|| {
+                let start = Instant::now();
+                let mut w = NpcWorld::new(seed, &generator, &config);
+                let records = populate_chunk(&mut w, coord);
+                (records, start.elapsed().as_secs_f64() * 1000.0)
+            })
         });
         commands.entity(e).insert(NpcTask { task, version });
         stats.in_flight += 1;

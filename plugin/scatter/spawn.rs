@@ -370,6 +370,7 @@ pub(crate) fn plan_scatter(
     for &(_, e, coord, mask, have) in wanted.iter().take(free) {
         let scatter = compiled.world.clone();
         let task = pool.spawn(async move {
+            let _share = crate::background::take_share();
             let start = Instant::now();
             // Layers already shown keep their objects: only the new ones are placed.
             let placements = scatter.place_chunk(coord, mask & !have);

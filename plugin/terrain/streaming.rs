@@ -18,6 +18,7 @@ use super::{
     ObserverPoses, TerrainChunk, TerrainGenerator, TerrainSampler, WorldObserver,
     chunk_mesh_to_bevy,
 };
+use crate::background::run_with_share;
 use crate::config::{ActiveWorld, MAX_REACH_CHUNKS, MAX_VIEW_RADIUS_M, StreamingConfig};
 use crate::terrain::ChunkCoord;
 use crate::terrain::ChunkMeshData;
@@ -634,8 +635,9 @@ pub(crate) fn dispatch_tasks(
         let generator: Arc<TerrainGenerator> = sampler.generator().clone();
         match settings.mode {
             StreamingMode::Background => {
-                let task = pool
-                    .spawn(async move { generate(&generator, coord, step, version, with_water) });
+                let task = pool.spawn(async move {
+                    run_with_share(|| generate(&generator, coord, step, version, with_water))
+                });
                 commands.entity(e).insert(ChunkTask(task));
             }
             StreamingMode::Blocking => {

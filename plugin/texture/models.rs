@@ -16,6 +16,7 @@ use super::systems::{LearnedTexture, TextureState, warn_once};
 use super::{NcaModelKind, TextureSource, TextureStatus, material_from_albedo};
 use crate::ai::surface::SurfaceParams;
 use crate::ai::{AiJob, AiOutput, AiPriority, AiResponse, AiRuntime};
+use crate::background::run_with_share;
 use crate::kinds::{FileAsset, FileSlot, SlotChange};
 
 /// Where one model file stands.
@@ -103,7 +104,7 @@ pub(super) fn poll_models(
                 };
                 let (size, rgba) = (*size, rgba.clone());
                 state.finishing.push(pool.spawn(async move {
-                    (key, Arc::new(material_from_albedo(rgba, size, &recipe)))
+                    run_with_share(|| (key, Arc::new(material_from_albedo(rgba, size, &recipe))))
                 }));
             }
             Ok(AiOutput::GpuSurface(surface)) => {

@@ -24,6 +24,7 @@ use super::{
 use crate::ai::AiRuntime;
 use crate::ai::backend::GpuSurface;
 use crate::ai::nca::NcaWeights;
+use crate::background::run_with_share;
 use crate::config::{ActiveWorld, MAX_BIOMES};
 use crate::kinds::{Active, FileStatus};
 
@@ -219,11 +220,13 @@ pub(super) fn plan_textures(
         state
             .generating
             .push(AsyncComputeTaskPool::get().spawn(async move {
-                jobs.into_iter()
-                    .map(|(key, recipe, seed)| {
-                        (key, Arc::new(generate_material(&recipe, size, seed)))
-                    })
-                    .collect()
+                run_with_share(|| {
+                    jobs.into_iter()
+                        .map(|(key, recipe, seed)| {
+                            (key, Arc::new(generate_material(&recipe, size, seed)))
+                        })
+                        .collect()
+                })
             }));
     }
 }
@@ -371,7 +374,7 @@ pub(super) fn apply_layers(
     }
     state.dirty = false;
     state.composing = Some(Composing {
-        task: AsyncComputeTaskPool::get().spawn(async move { compose(&layers) }),
+        task: AsyncComputeTaskPool::get().spawn(async move { run_with_share(|| compose(&layers)) }),
         gpu_layers,
     });
 }

@@ -14,6 +14,7 @@ use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use bevy_egui::{EguiContexts, egui};
 
 use super::WorldUiSettings;
+use crate::background::run_with_share;
 use crate::config::{ActiveWorld, WorldConfig};
 use crate::npc::Npc;
 use crate::terrain::graph::{GraphError, NoiseGraph, Plan};
@@ -275,10 +276,9 @@ pub(crate) fn update_minimap(
     };
     let size = settings.minimap_size_px.clamp(16, 1024) as usize;
     state.requested = Some((centre, version));
-    state.task = Some(
-        AsyncComputeTaskPool::get()
-            .spawn(async move { render_minimap(&sampler, centre, extent, size, version) }),
-    );
+    state.task = Some(AsyncComputeTaskPool::get().spawn(async move {
+        run_with_share(|| render_minimap(&sampler, centre, extent, size, version))
+    }));
 }
 
 /// Draws the Minimap window with the camera's position and heading, and the loaded NPCs (their

@@ -74,13 +74,13 @@ impl ComputeDevice {
 }
 
 /// How a GPU grows NCA textures. The CPU always steps op by op (burn's Flex backend, in bands:
-/// [`grow`](super::nca::grow)).
+/// [`grow`](super::nca::grow())).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NcaKernels {
     /// One fused compute kernel per step (perception, update rule and mask in one dispatch).
     #[default]
     Fused,
-    /// The reference: [`grow`](super::nca::grow)'s burn ops, dozens of small kernels per step.
+    /// The reference: [`grow`](super::nca::grow())'s burn ops, dozens of small kernels per step.
     OpByOp,
 }
 

@@ -242,8 +242,9 @@ impl CpuEngine {
             head_dim: c.head_dim,
         };
         for (l, layer) in w.layers.iter().enumerate() {
-            // A layer is about a millisecond: the game's frame goes first.
-            crate::ai::frame_gate::give_way();
+            // A layer is about a millisecond: between layers the worker takes turns with chunk
+            // generation for the cores the frame leaves (`background::cores`).
+            crate::background::cores::checkpoint();
             norm_rows(&s.x[..n * h], &layer.attn_norm, c.rms_eps, &mut s.normed, n);
             project(&layer.q, &mut s.normed, &mut s.q[..n * qd]);
             project(&layer.k, &mut s.normed, &mut s.k[..n * kvd]);

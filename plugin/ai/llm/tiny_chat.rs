@@ -85,7 +85,7 @@ impl TinyLlama {
     }
 }
 
-/// The shape of [`tiny_chat_model`]: two layers, grouped-query attention, room for NPC prompts.
+/// The shape of [`tiny_chat_gguf`]: two layers, grouped-query attention, room for NPC prompts.
 pub fn tiny_chat_config() -> super::LlamaConfig {
     super::LlamaConfig {
         vocab_size: CHAT_VOCAB.next_multiple_of(16),

@@ -9,6 +9,11 @@
 //! player even when the game keeps the cores busy; the model worker runs `Idle` (unless Bevy
 //! renders on a software adapter, which keeps every core busy), because a reply that comes
 //! late falls back to the grammar while a slow frame is seen at once.
+//!
+//! Priorities alone do not keep a core free for the frame on two cores: [`cores`] limits how
+//! many heavy background threads run at once, and on which CPUs.
+
+pub mod cores;
 
 use std::sync::Arc;
 
@@ -16,6 +21,11 @@ use bevy::app::{TaskPoolOptions, TaskPoolPlugin};
 use bevy::log::debug;
 use bevy::reflect::Reflect;
 use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+
+pub use cores::{
+    heavy_thread_limit, run_with_share, set_heavy_thread_limit, set_keep_background_threads_apart,
+    take_share,
+};
 
 /// Priority of background threads on the 0 (lowest) to 99 (highest) scale of the
 /// `thread-priority` crate; 25 is a nice value of 9 on Linux: about a tenth of the CPU of a
@@ -178,7 +188,8 @@ pub(crate) fn current_thread_is_idle_class() -> bool {
 }
 
 /// Bevy's [`TaskPoolPlugin`] with the async compute threads (where terrain chunks generate) at
-/// background priority. Use it in place of the default on machines with few cores:
+/// background priority and on the background CPUs ([`cores`]). Use it in place of the default
+/// on machines with few cores:
 ///
 /// ```no_run
 /// use bevy::prelude::*;
@@ -195,7 +206,8 @@ pub fn task_pool_plugin() -> TaskPoolPlugin {
 pub fn task_pool_plugin_at(priority: BackgroundPriority) -> TaskPoolPlugin {
     let mut options = TaskPoolOptions::default();
     options.async_compute.on_thread_spawn = Some(Arc::new(move || {
-        set_current_thread_background_priority(priority)
+        set_current_thread_background_priority(priority);
+        cores::keep_to_background_cpus();
     }));
     TaskPoolPlugin {
         task_pool_options: options,
