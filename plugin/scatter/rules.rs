@@ -132,7 +132,7 @@ pub struct Layer {
     pub view_distance_m: f32,
     /// Full detail, one entity per object, up to this distance (metres); farther, up to the
     /// view distance, a chunk draws the layer's objects as one mesh of simplified shapes.
-    /// Absent: [`ObjectKind::default_detail_distance_m`]. Kinds drawn per chunk have no far
+    /// Absent: [`ObjectKind::DEFAULT_DETAIL_DISTANCE_M`]. Kinds drawn per chunk have no far
     /// level and ignore it.
     #[serde(default)]
     pub detail_distance_m: Option<f32>,

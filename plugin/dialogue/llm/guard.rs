@@ -4,7 +4,7 @@
 //! word, so the model picks its next choice instead: a banned word can never appear, however
 //! much the model prefers it. [`ReplyGuard::turn_end`] finds where the NPC's turn is over (a new
 //! line, a speaker label such as `Player:`, chat markup spelled out), and generation stops
-//! there. [`ReplyGuard::finish`] tidies the finished reply (cut at a sentence end within the
+//! there. [`ReplyFilter::finish`] tidies the finished reply (cut at a sentence end within the
 //! length limit) or rejects it (empty, another name for the NPC, a banned word after all), and
 //! the grammar answers instead. Pure Rust, no Bevy.
 
