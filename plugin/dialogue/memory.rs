@@ -20,6 +20,9 @@ pub struct NpcMemory {
     pub npc: NpcId,
     /// Turns, oldest first, at most [`DialogueSettings::memory_turns`](super::DialogueSettings).
     pub turns: VecDeque<Turn>,
+    /// Turns said before the oldest in `turns` (forgotten), so a turn's place in the whole
+    /// conversation is known.
+    pub forgotten: usize,
 }
 
 impl NpcMemory {
@@ -31,6 +34,7 @@ impl NpcMemory {
         });
         while self.turns.len() > keep {
             self.turns.pop_front();
+            self.forgotten += 1;
         }
     }
 }
@@ -39,7 +43,7 @@ impl NpcMemory {
 /// [`DialogueSettings::cached_npcs`](super::DialogueSettings).
 #[derive(Resource, Clone, Debug, Default)]
 pub struct MemoryCache {
-    entries: VecDeque<(NpcId, VecDeque<Turn>)>,
+    entries: VecDeque<NpcMemory>,
     capacity: usize,
 }
 
@@ -54,11 +58,20 @@ impl MemoryCache {
 
     /// Stores `turns` for `npc`, evicting the least recently stored NPC beyond capacity.
     pub fn store(&mut self, npc: NpcId, turns: VecDeque<Turn>) {
-        self.entries.retain(|(id, _)| *id != npc);
-        if turns.is_empty() || self.capacity == 0 {
+        self.store_memory(NpcMemory {
+            npc,
+            turns,
+            forgotten: 0,
+        });
+    }
+
+    /// Stores a whole memory (its turns and how many came before them).
+    pub fn store_memory(&mut self, memory: NpcMemory) {
+        self.entries.retain(|m| m.npc != memory.npc);
+        if memory.turns.is_empty() || self.capacity == 0 {
             return;
         }
-        self.entries.push_back((npc, turns));
+        self.entries.push_back(memory);
         while self.entries.len() > self.capacity {
             self.entries.pop_front();
         }
@@ -66,8 +79,13 @@ impl MemoryCache {
 
     /// Takes `npc`'s turns out of the cache.
     pub fn take(&mut self, npc: NpcId) -> Option<VecDeque<Turn>> {
-        let i = self.entries.iter().position(|(id, _)| *id == npc)?;
-        self.entries.remove(i).map(|(_, t)| t)
+        self.take_memory(npc).map(|m| m.turns)
+    }
+
+    /// Takes `npc`'s whole memory out of the cache.
+    pub fn take_memory(&mut self, npc: NpcId) -> Option<NpcMemory> {
+        let i = self.entries.iter().position(|m| m.npc == npc)?;
+        self.entries.remove(i)
     }
 
     /// NPCs remembered.
@@ -94,7 +112,7 @@ fn stash_memory(mut world: DeferredWorld, ctx: HookContext) {
         return;
     };
     if let Some(mut cache) = world.get_resource_mut::<MemoryCache>() {
-        cache.store(memory.npc, memory.turns);
+        cache.store_memory(memory);
     }
 }
 
@@ -105,8 +123,11 @@ pub(crate) fn attach_memory(
     mut cache: ResMut<MemoryCache>,
 ) {
     for (e, npc) in &new {
-        let turns = cache.take(npc.id).unwrap_or_default();
-        commands.entity(e).insert(NpcMemory { npc: npc.id, turns });
+        let memory = cache.take_memory(npc.id).unwrap_or(NpcMemory {
+            npc: npc.id,
+            ..default()
+        });
+        commands.entity(e).insert(memory);
     }
 }
 

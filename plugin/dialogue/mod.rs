@@ -109,7 +109,8 @@ pub struct DialogueSettings {
     /// Seconds (real time) a source has to send its first words before the grammar answers
     /// instead (a streaming model that has started may go on until `deadline_secs`).
     pub first_words_secs: f32,
-    /// Turns (player and NPC lines) each NPC remembers.
+    /// Turns (player and NPC lines) each NPC remembers: at least twice the language model's
+    /// `history_turns`, so the model's prompt can keep its start for several lines.
     pub memory_turns: usize,
     /// NPCs whose memory is kept after their chunk unloads.
     pub cached_npcs: usize,
@@ -120,7 +121,7 @@ impl Default for DialogueSettings {
         Self {
             deadline_secs: 3.0,
             first_words_secs: 3.0,
-            memory_turns: 8,
+            memory_turns: 12,
             cached_npcs: 64,
         }
     }

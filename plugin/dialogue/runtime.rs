@@ -73,6 +73,7 @@ pub(crate) fn start_requests(
             .as_ref()
             .map(|m| m.turns.iter().cloned().collect())
             .unwrap_or_default();
+        let earlier_turns = memory.as_ref().map_or(0, |m| m.forgotten);
         if let Some(m) = memory.as_mut()
             && !line.is_empty()
         {
@@ -87,7 +88,10 @@ pub(crate) fn start_requests(
             persona: Arc::clone(&npc.persona),
             player_line: line,
             intent,
-            facts: WorldFacts::new((*npc.surroundings).clone(), hours, recent),
+            facts: WorldFacts {
+                earlier_turns,
+                ..WorldFacts::new((*npc.surroundings).clone(), hours, recent)
+            },
             seed: world.as_ref().map_or(0, |w| w.config().seed),
             distance_m: observers
                 .iter()

@@ -253,6 +253,8 @@ pub struct WorldFacts {
     pub period: DayPeriod,
     /// The most recent turns with the player, oldest first.
     pub recent: Vec<Turn>,
+    /// Turns of the conversation before `recent` (forgotten or left out).
+    pub earlier_turns: usize,
 }
 
 impl WorldFacts {
@@ -264,6 +266,7 @@ impl WorldFacts {
             hours,
             period: clock.period(),
             recent,
+            earlier_turns: 0,
         }
     }
 }

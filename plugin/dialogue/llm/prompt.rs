@@ -44,10 +44,13 @@ pub fn build_prompt(request: &DialogueRequest, settings: &LanguageSettings) -> P
         system.push_str(extra);
     }
 
-    let keep = settings.history_turns as usize;
     let history = request.history();
+    let earlier = request.facts.earlier_turns;
+    let start = history_start(earlier + history.len(), settings.history_turns as usize)
+        .saturating_sub(earlier)
+        .min(history.len());
     // A blank line says nothing; as an empty message it would only confuse the model.
-    let mut turns: Vec<(Speaker, String)> = history[history.len().saturating_sub(keep)..]
+    let mut turns: Vec<(Speaker, String)> = history[start..]
         .iter()
         .filter(|t| !t.text.trim().is_empty())
         .map(|t| (t.speaker, t.text.clone()))
@@ -66,6 +69,18 @@ pub fn build_prompt(request: &DialogueRequest, settings: &LanguageSettings) -> P
         },
     ));
     Prompt { system, turns }
+}
+
+/// Where in a conversation of `total` turns a prompt's history starts: at least the last `keep`
+/// turns (as many as are remembered), and fewer than `2 * keep`, the start moving forward in
+/// steps of `keep` turns (rounded up to whole exchanges). A start that moved with every line
+/// would change every token after the NPC's instructions, so each line would recompute the
+/// whole history (1.3 s of first words instead of about 0.1 s); this way the start, and the
+/// NPC's cached prompt, stay put for several lines. A function of the turn count only, so the
+/// same conversation gives the same prompts.
+fn history_start(total: usize, keep: usize) -> usize {
+    let step = keep.next_multiple_of(2).max(2);
+    (total.saturating_sub(keep) / step) * step
 }
 
 fn first_name(name: &str) -> &str {
@@ -297,5 +312,45 @@ pub(crate) mod tests {
             opening.system, prompt.system,
             "the system text is the NPC's, not the line's"
         );
+    }
+
+    #[test]
+    fn the_history_keeps_its_start_for_several_lines() {
+        let settings = LanguageSettings {
+            history_turns: 6,
+            ..Default::default()
+        };
+        let turn = |i: usize| Turn {
+            speaker: if i.is_multiple_of(2) {
+                Speaker::Player
+            } else {
+                Speaker::Npc
+            },
+            text: format!("line {i}"),
+        };
+        let mut starts = Vec::new();
+        for said in (0..=24).step_by(2) {
+            let whole: Vec<Turn> = (0..said).map(turn).collect();
+            let prompt = build_prompt(&request("Next?", whole.clone()), &settings);
+            let history = prompt.turns.len() - 1;
+            assert!(
+                history >= said.min(6) && history < 12,
+                "{said} turns: kept {history}"
+            );
+            assert_eq!(
+                prompt.turns[..history].last().map(|t| &t.1),
+                whole.last().map(|t| &t.text)
+            );
+            starts.push(prompt.turns[0].1.clone());
+
+            // An NPC that forgot the oldest turns (its memory holds 12) gives the same prompt.
+            let forgotten = said.saturating_sub(12);
+            let mut remembered = request("Next?", whole[forgotten..].to_vec());
+            remembered.facts.earlier_turns = forgotten;
+            assert_eq!(build_prompt(&remembered, &settings), prompt);
+        }
+        // Over 12 lines the start moves every three exchanges, not with every line.
+        starts.dedup();
+        assert_eq!(starts, ["Next?", "line 0", "line 6", "line 12", "line 18"]);
     }
 }

@@ -122,7 +122,9 @@ pub struct LanguageSettings {
     /// Most characters in one reply; a reply is cut at the last sentence end before it.
     #[serde(default = "default_max_chars")]
     pub max_reply_chars: u32,
-    /// Turns of the conversation so far given to the model (the rest is forgotten).
+    /// Turns of the conversation so far given to the model: at least the last this many (as far
+    /// as the NPC remembers) and fewer than twice as many, the start moving only every this
+    /// many turns, so a conversation's cached prompt stays valid for several lines.
     #[serde(default = "default_history")]
     pub history_turns: u32,
     /// Words the NPC can never say (whole words, any case). A reply can not contain them even
