@@ -14,10 +14,10 @@
 //!   [`TURN`] while a pool task waits, gives it back and lets pool tasks run for about as long
 //!   (less if they run out of work), so generation and the model take turns instead of starving
 //!   each other. The worker gives its share back at the end of each job ([`release_held`]).
-//! - **On those cores only** (Linux): the chunk generation threads ([`crate::background::task_pool_plugin`])
-//!   and the model worker keep to the last [`heavy_thread_limit`] CPUs the process may use
-//!   ([`keep_to_background_cpus`]), so the frame thread, which the scheduler puts on an idle
-//!   core when it wakes, finds one. Limiting how many run at once without this did not remove
+//! - **On those cores only** (Linux): the chunk generation threads
+//!   ([`crate::background::task_pool_plugin`]) and the model worker keep to the last
+//!   [`heavy_thread_limit`] CPUs the process may use ([`keep_to_background_cpus`]), so the frame
+//!   thread, which the scheduler puts on an idle core when it wakes, finds one. Limiting how many run at once without this did not remove
 //!   the slow frames: the threads taking turns still woke on the frame's core.
 //!
 //! Only threads that asked for it ([`share_cores_on_this_thread`]) take shares at checkpoints,
