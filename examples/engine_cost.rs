@@ -1,8 +1,12 @@
 //! What Bevy itself charges a frame for the kinds of things the plugin adds at rest, measured
 //! on empty apps updated in turn (interleaved, so all see the machine in the same state):
 //! `AssetPlugin`, one asset type per file kind, a hundred systems whose run conditions say no
-//! (as the plugin's do at rest), the same hundred behind one set condition, and entities with
-//! transforms (scatter objects under their chunks).
+//! (as the plugin's do at rest), the same hundred behind one set condition, 57 of them in a
+//! schedule of their own on the single-threaded executor (as the plugin's `AigcWorldUpdate`),
+//! entities with transforms (scatter objects under their chunks, or the same number with no
+//! hierarchy), a replica of the flight at rest (`AssetPlugin`, three asset types, the 57
+//! systems, its 2,496 entities), and one entity whose transform is written every frame (a
+//! camera controller that assigns its camera's position whether or not it moved).
 //!
 //! ```text
 //! cargo run --release --example engine_cost -- --frames 3000
@@ -46,8 +50,30 @@ struct Setup {
     asset_types: usize,
     skipped_systems: usize,
     gated: bool,
-    /// Parents, each with 15 children, all with a `Transform`.
+    /// Parents, each with `children` children, all with a `Transform`.
     parents: usize,
+    /// Children of each parent (15 when 0).
+    children: usize,
+    /// Entities with a `Transform` and no hierarchy.
+    flat: usize,
+    /// Writes one entity's `Transform` every frame (to the same value), as a camera controller
+    /// that always assigns its camera's position does.
+    touch: bool,
+    /// Systems whose run conditions say no, in a schedule of their own after `Update` with the
+    /// single-threaded executor (as the plugin's `AigcWorldUpdate`).
+    own_schedule: usize,
+}
+
+#[derive(bevy::ecs::schedule::ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+struct OwnUpdate;
+
+#[derive(Component)]
+struct Touched;
+
+fn touch(mut touched: Query<&mut Transform, With<Touched>>) {
+    for mut t in &mut touched {
+        t.translation.x += 0.0;
+    }
 }
 
 fn app(setup: &Setup) -> App {
@@ -77,10 +103,32 @@ fn app(setup: &Setup) -> App {
         app.world_mut()
             .spawn(Transform::default())
             .with_children(|parent| {
-                for _ in 0..15 {
+                for _ in 0..if setup.children == 0 {
+                    15
+                } else {
+                    setup.children
+                } {
                     parent.spawn(Transform::default());
                 }
             });
+    }
+    if setup.own_schedule > 0 {
+        let mut schedule = Schedule::new(OwnUpdate);
+        schedule.set_executor(bevy::ecs::schedule::SingleThreadedExecutor::new());
+        app.add_schedule(schedule);
+        app.world_mut()
+            .resource_mut::<bevy::app::MainScheduleOrder>()
+            .insert_after(Update, OwnUpdate);
+        for _ in 0..setup.own_schedule {
+            app.add_systems(OwnUpdate, nothing.run_if(never));
+        }
+    }
+    if setup.touch {
+        app.world_mut().spawn((Transform::default(), Touched));
+        app.add_systems(Update, touch);
+    }
+    for _ in 0..setup.flat {
+        app.world_mut().spawn(Transform::default());
     }
     app.finish();
     app.cleanup();
@@ -104,7 +152,7 @@ fn main() {
         asset_types,
         skipped_systems,
         gated,
-        parents: 0,
+        ..default()
     };
     let setups = [
         ("minimal", Setup::default()),
@@ -119,6 +167,26 @@ fn main() {
             assets(12, 100, true),
         ),
         (
+            "+ AssetPlugin, 3 asset types, 57 skipped systems in an own schedule, the flight's entities",
+            Setup {
+                assets: true,
+                asset_types: 3,
+                own_schedule: 57,
+                parents: 416,
+                children: 4,
+                flat: 416,
+                ..default()
+            },
+        ),
+        (
+            "+ AssetPlugin, 57 skipped systems in an own schedule",
+            Setup {
+                assets: true,
+                own_schedule: 57,
+                ..default()
+            },
+        ),
+        (
             "minimal + 832 entities",
             Setup {
                 parents: 52,
@@ -129,6 +197,46 @@ fn main() {
             "minimal + 13,312 entities (832 with 15 children each)",
             Setup {
                 parents: 832,
+                ..default()
+            },
+        ),
+        (
+            "minimal + 832 roots, 416 of them with 4 children (the flight at rest)",
+            Setup {
+                parents: 416,
+                children: 4,
+                flat: 416,
+                ..default()
+            },
+        ),
+        (
+            "minimal + the flight at rest, its camera's transform written every frame",
+            Setup {
+                parents: 416,
+                children: 4,
+                flat: 416,
+                touch: true,
+                ..default()
+            },
+        ),
+        (
+            "minimal + one entity whose transform is written every frame",
+            Setup {
+                touch: true,
+                ..default()
+            },
+        ),
+        (
+            "minimal + the same 2,496 entities, no hierarchy",
+            Setup {
+                flat: 2496,
+                ..default()
+            },
+        ),
+        (
+            "minimal + 832 entities, no hierarchy",
+            Setup {
+                flat: 832,
                 ..default()
             },
         ),

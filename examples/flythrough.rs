@@ -29,6 +29,9 @@
 //! shipped model (`models/default.erosion`, strength 1) when the world file leaves it off; the
 //! start then waits for the model, so every timed chunk is eroded. `--one-thread` runs every schedule's systems on
 //! the frame thread (Bevy's single-threaded executor), in the flight and the baseline alike.
+//! `--multi-threaded-pre-update` undoes what the plugin does where Bevy's compute pool has one
+//! thread (`PreUpdate` on the single-threaded executor, see `AigcWorldUpdate`), for the flight
+//! alone, to measure it.
 //! `--idle-generation` runs chunk generation in the idle scheduling class
 //! ([`BackgroundPriority::Idle`](aigc_world::background::BackgroundPriority)) instead of at a
 //! low priority.
@@ -44,7 +47,8 @@
 //! `--systems` prints where the frame's time went during the flight, per system (and per
 //! system's deferred commands): mean microseconds per frame, the longest run, runs; the 25
 //! slowest, or every system that ran with `--all-systems`; then the slowest 1% of frames: their
-//! mean time and the systems inside them. It reads
+//! mean time and the systems inside them. `--systems-of empty` or `--systems-of engine` times
+//! a baseline app's systems instead, to read the two tables against each other. It reads
 //! Bevy's `trace` spans, so build with this crate's `trace` feature:
 //!
 //! ```text
@@ -72,7 +76,7 @@ use aigc_world::prelude::*;
 use aigc_world::terrain::{ErosionStatus, StreamingMode, TerrainSampler};
 use aigc_world::texture::TextureStatus;
 use bevy::ecs::message::{MessageCursor, Messages};
-use bevy::ecs::schedule::SingleThreadedExecutor;
+use bevy::ecs::schedule::{MultiThreadedExecutor, SingleThreadedExecutor};
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
@@ -90,7 +94,12 @@ struct Args {
     talk: bool,
     systems: bool,
     all_systems: bool,
+    /// Whose systems `--systems` times: the flight's (0), the empty app's (1) or the one with
+    /// `AssetPlugin` (2).
+    systems_of: u8,
     one_thread: bool,
+    /// Gives the flight's `PreUpdate` back Bevy's multi-threaded executor.
+    multi_threaded_pre_update: bool,
     idle_generation: bool,
 }
 
@@ -106,7 +115,9 @@ fn parse_args() -> Result<Args, String> {
         talk: false,
         systems: false,
         all_systems: false,
+        systems_of: 0,
         one_thread: false,
+        multi_threaded_pre_update: false,
         idle_generation: false,
     };
     let mut it = std::env::args().skip(1);
@@ -130,7 +141,16 @@ fn parse_args() -> Result<Args, String> {
             "--erosion" => args.erosion = true,
             "--systems" => args.systems = true,
             "--all-systems" => (args.systems, args.all_systems) = (true, true),
+            "--systems-of" => {
+                args.systems_of = match value("--systems-of")?.as_str() {
+                    "flight" => 0,
+                    "empty" => 1,
+                    "engine" => 2,
+                    _ => return Err("--systems-of: flight, empty or engine".into()),
+                }
+            }
             "--one-thread" => args.one_thread = true,
+            "--multi-threaded-pre-update" => args.multi_threaded_pre_update = true,
             "--idle-generation" => args.idle_generation = true,
             "--seed" => {
                 args.seed = Some(
@@ -141,7 +161,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--help" | "-h" => {
                 return Err(
-                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--erosion] [--talk] [--no-scatter] [--systems] [--all-systems] [--one-thread] [--idle-generation]"
+                    "usage: flythrough [--world PATH] [--speed M_PER_S] [--seconds S] [--sync] [--seed N] [--erosion] [--talk] [--no-scatter] [--systems] [--all-systems] [--systems-of flight|empty|engine] [--one-thread] [--multi-threaded-pre-update] [--idle-generation]"
                         .into(),
                 );
             }
@@ -209,6 +229,11 @@ fn main() -> ExitCode {
     });
     app.finish();
     app.cleanup();
+    if args.multi_threaded_pre_update {
+        app.edit_schedule(PreUpdate, |schedule| {
+            schedule.set_executor(MultiThreadedExecutor::new());
+        });
+    }
     if args.one_thread {
         run_schedules_on_one_thread(&mut app);
     }
@@ -322,17 +347,28 @@ fn main() -> ExitCode {
     // both see the same machine (its load, its clock speed) at the same time.
     let mut empty = EmptyApp::new(frames, args.one_thread, false);
     let mut engine = EmptyApp::new(frames, args.one_thread, true);
+    empty.timed = args.systems_of == 1;
+    engine.timed = args.systems_of == 2;
     let mut next_frame = Instant::now();
     for _ in 0..frames {
         x += step;
         let y = ground(&app, x) + altitude;
         if let Some(mut t) = app.world_mut().get_mut::<Transform>(observer) {
-            t.translation = Vec3::new(x, y, 0.0);
+            // Written only when the observer moves: a write marks the transform changed even
+            // to the same value, and Bevy then runs its transform propagation for it (about
+            // 0.025 ms a frame on a 2-core box in any app: `engine_cost`), which an observer
+            // at rest should not be charged.
+            let to = Vec3::new(x, y, 0.0);
+            if t.translation != to {
+                t.translation = to;
+            }
         }
         let said = args.talk && talk.step(&mut app, observer);
+        system_times::pause(args.systems_of != 0);
         let start = Instant::now();
         app.update();
         let took = start.elapsed();
+        system_times::pause(false);
         times.push(took.as_secs_f64() * 1000.0);
         if said {
             talk.said_frames.push(took.as_secs_f64() * 1000.0);
@@ -488,6 +524,8 @@ fn run_schedules_on_one_thread(app: &mut App) {
 struct EmptyApp {
     app: App,
     times: Vec<f64>,
+    /// Whether `--systems` times this app's systems (`--systems-of`).
+    timed: bool,
 }
 
 impl EmptyApp {
@@ -513,11 +551,12 @@ impl EmptyApp {
         Self {
             app,
             times: Vec::with_capacity(frames),
+            timed: false,
         }
     }
 
     fn frame(&mut self) {
-        system_times::pause(true);
+        system_times::pause(!self.timed);
         let start = Instant::now();
         self.app.update();
         self.times.push(start.elapsed().as_secs_f64() * 1000.0);

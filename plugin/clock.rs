@@ -62,6 +62,9 @@ pub struct ClockPlugin;
 
 impl Plugin for ClockPlugin {
     fn build(&self, app: &mut App) {
+        // Without this the clock's system would sit in a schedule that never runs when the
+        // plugin is added on its own.
+        crate::configure_sets(app);
         app.register_type::<WorldClock>()
             .init_resource::<WorldClock>()
             .add_systems(
@@ -90,5 +93,21 @@ mod tests {
         assert_eq!(at(23.5).period(), DayPeriod::Night);
         assert!(at(12.0).sun_direction().y > 0.9);
         assert!(at(0.0).sun_direction().y < -0.9);
+    }
+
+    #[test]
+    fn the_clock_runs_when_its_plugin_is_added_alone() {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, ClockPlugin))
+            .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
+                std::time::Duration::from_secs(1),
+            ));
+        app.world_mut().resource_mut::<WorldClock>().speed = 0.5;
+        let before = app.world().resource::<WorldClock>().hours;
+        for _ in 0..4 {
+            app.update();
+        }
+        let after = app.world().resource::<WorldClock>().hours;
+        assert!(after > before, "hours {before} -> {after}");
     }
 }

@@ -122,6 +122,21 @@ impl PluginGroup for AigcWorldPlugin {
 /// cost a 2-core machine about 0.07 ms a frame at rest (BENCHMARKS.md). Systems of yours that
 /// must see this frame's results go in [`PostUpdate`], or here ordered against
 /// [`AigcWorldSystems`]; `app.edit_schedule(AigcWorldUpdate, ..)` may choose another executor.
+///
+/// Where Bevy's compute task pool has one thread (its default on a 2-core machine), the plugin
+/// also puts [`PreUpdate`] on the single-threaded executor: Bevy's asset tracking there (one
+/// system per asset type, all taking the asset server's lock) costs more split across two
+/// threads than run on one, 0.04 ms a frame at rest (BENCHMARKS.md). To keep Bevy's default,
+/// after adding the plugin:
+///
+/// ```no_run
+/// # use bevy::prelude::*;
+/// # use bevy::ecs::schedule::MultiThreadedExecutor;
+/// # let mut app = App::new();
+/// app.edit_schedule(PreUpdate, |schedule| {
+///     schedule.set_executor(MultiThreadedExecutor::new());
+/// });
+/// ```
 #[derive(ScheduleLabel, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct AigcWorldUpdate;
 
@@ -149,6 +164,15 @@ pub enum AigcWorldSystems {
     Diagnostics,
 }
 
+/// Whether Bevy's compute task pool has a single thread (Bevy's default on two cores), or, if
+/// it is not built yet, whether the machine has at most two cores.
+fn compute_pool_has_one_thread() -> bool {
+    bevy::tasks::ComputeTaskPool::try_get().map_or_else(
+        || bevy::tasks::available_parallelism() <= 2,
+        |pool| pool.thread_num() <= 1,
+    )
+}
+
 /// Adds [`AigcWorldUpdate`] after [`Update`] (once) and chains [`AigcWorldSystems`] in it.
 /// Every sub-plugin calls it, so each also works when added on its own.
 pub(crate) fn configure_sets(app: &mut App) {
@@ -161,6 +185,15 @@ pub(crate) fn configure_sets(app: &mut App) {
         app.edit_schedule(AigcWorldUpdate, |schedule| {
             schedule.set_executor(SingleThreadedExecutor::new());
         });
+        if compute_pool_has_one_thread() {
+            // Bevy runs one `track_assets` per asset type in `PreUpdate`, each holding the asset
+            // server's lock; with one compute thread beside the frame thread the multi-threaded
+            // executor splits them across the two, where they wait on each other. The plugin's
+            // three asset types made that 0.04 ms a frame at rest on 2 cores (BENCHMARKS.md).
+            app.edit_schedule(PreUpdate, |schedule| {
+                schedule.set_executor(SingleThreadedExecutor::new());
+            });
+        }
     }
     app.configure_sets(
         AigcWorldUpdate,

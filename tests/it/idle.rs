@@ -136,3 +136,49 @@ fn at_rest_the_plugin_adds_only_asset_tracking_to_a_frame() {
         "one asset type for every file kind, plus meshes and images: {ours:#?}"
     );
 }
+
+/// Threads the [`record_thread`] systems ran on.
+static PRE_UPDATE_THREADS: std::sync::Mutex<Vec<std::thread::ThreadId>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn record_thread() {
+    PRE_UPDATE_THREADS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(std::thread::current().id());
+}
+
+/// Where Bevy's compute pool has one thread (its default on two cores, as on CI), the plugin
+/// runs `PreUpdate` on the frame thread: Bevy's asset tracking there, split across the frame
+/// thread and the pool's one thread, waits on the asset server's lock (BENCHMARKS.md).
+#[test]
+fn with_one_compute_thread_pre_update_runs_on_the_frame_thread() {
+    let mut app = crate::common::app_with_plugins(aigc_world::clock::ClockPlugin);
+    if bevy::tasks::ComputeTaskPool::get().thread_num() > 1 {
+        // More threads: Bevy's executor stays, and there is nothing to check.
+        return;
+    }
+    // Independent systems, which a multi-threaded executor would hand to the pool's thread too.
+    app.add_systems(
+        PreUpdate,
+        (
+            record_thread,
+            record_thread,
+            record_thread,
+            record_thread,
+            record_thread,
+            record_thread,
+        ),
+    );
+    for _ in 0..30 {
+        app.update();
+    }
+    let frame_thread = std::thread::current().id();
+    let seen = PRE_UPDATE_THREADS.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(seen.len(), 180);
+    assert!(
+        seen.iter().all(|id| *id == frame_thread),
+        "{} of 180 runs were on another thread",
+        seen.iter().filter(|id| **id != frame_thread).count()
+    );
+}
