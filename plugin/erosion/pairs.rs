@@ -46,7 +46,7 @@ pub fn make_pair(
 /// Returns the averaged pair and the pair of run 0 alone.
 pub fn make_pair_averaged(
     generator: &TerrainGenerator,
-    (ix0, iz0): (i64, i64),
+    at: (i64, i64),
     side: usize,
     margin: usize,
     params: &ErosionParams,
@@ -54,7 +54,23 @@ pub fn make_pair_averaged(
 ) -> (TrainingPair, TrainingPair) {
     // The simulator always runs on the square plus its own margin, so targets do not depend on
     // how far the model reads.
-    let sim_margin = params.margin();
+    make_pair_simulated_wider(generator, at, side, margin, params, runs, params.margin())
+}
+
+/// Like [`make_pair_averaged`], with the simulator run on the square plus `sim_margin` cells
+/// (at least its own [`ErosionParams::margin`]) on each side. The simulator's result near a
+/// tile's edge depends on where the tile ends; a wider tile gives targets closer to what the
+/// simulator would make of an endless world, which is what a seam-free model can learn.
+pub fn make_pair_simulated_wider(
+    generator: &TerrainGenerator,
+    (ix0, iz0): (i64, i64),
+    side: usize,
+    margin: usize,
+    params: &ErosionParams,
+    runs: usize,
+    sim_margin: usize,
+) -> (TrainingPair, TrainingPair) {
+    let sim_margin = sim_margin.max(params.margin());
     let wide = sim_margin.max(margin);
     let all = noise_tile(generator, ix0, iz0, side, wide);
     let cut = wide - margin;

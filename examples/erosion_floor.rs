@@ -1,0 +1,135 @@
+//! How close any seam-free model could come to the simulator on the held-out squares: the
+//! floor under issue 14's quality measure.
+//!
+//! ```text
+//! cargo run --release --example erosion_floor -- [--margin 48] [--runs 4] [--squares 12]
+//! ```
+//!
+//! The held-out measure compares a model with one simulator run on the square plus the
+//! simulator's own 16-cell margin. Two things in that target no model of the noise can know:
+//! where the droplets happened to start (the seed), and where the simulated tile ended (droplets
+//! from beyond the margin never arrive). The best a model can do is the simulator's mean over
+//! seeds on an endless world; this example stands in for it with the mean of `--runs`
+//! differently seeded runs on the square plus `--margin` cells, and prints its RMS error against
+//! the standard target, as a fraction of the target's RMS (what `train_erosion` reports), on
+//! land squares of the held-out band (x 6000 to 10000 m, z within 4000 m). A second figure
+//! leaves the margin at 16, so the seed's part and the tile edge's part can be told apart. With
+//! `runs` runs the mean still carries `1/runs` of one run's chance, so the floor printed is a
+//! little above the true one.
+
+use aigc_world::ai::nca::rng::SplitMix;
+use aigc_world::config::parse_world;
+use aigc_world::erosion::ErosionParams;
+use aigc_world::erosion::pairs::{make_pair_averaged, make_pair_simulated_wider};
+use aigc_world::terrain::TerrainGenerator;
+
+struct Args {
+    margin: usize,
+    runs: usize,
+    squares: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        margin: 48,
+        runs: 4,
+        squares: 12,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .ok_or(format!("{flag} needs a value"))?
+            .parse::<usize>()
+            .map_err(|e| format!("{flag}: {e}"))?;
+        match flag.as_str() {
+            "--margin" => args.margin = value,
+            "--runs" => args.runs = value.clamp(1, 64),
+            "--squares" => args.squares = value.max(1),
+            other => {
+                return Err(format!(
+                    "unknown option {other}\nusage: erosion_floor [--margin N] [--runs N] [--squares N]"
+                ));
+            }
+        }
+    }
+    Ok(args)
+}
+
+/// Sums of squares for an RMS ratio.
+#[derive(Default)]
+struct Ratio {
+    error: f64,
+    depth: f64,
+}
+
+impl Ratio {
+    fn add(&mut self, guess: &[f32], target: &[f32]) {
+        for (g, t) in guess.iter().zip(target) {
+            self.error += f64::from(g - t).powi(2);
+            self.depth += f64::from(*t).powi(2);
+        }
+    }
+
+    fn percent(&self) -> f64 {
+        100.0 * (self.error / self.depth.max(1e-12)).sqrt()
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args = parse_args()?;
+    let path = "assets/worlds/default.world.ron";
+    let src = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let config = parse_world(&src, path).map_err(|e| e.to_string())?;
+    let generator = TerrainGenerator::new(&config).map_err(|e| e.to_string())?;
+    let params = ErosionParams::default();
+    // Other seeds than the target's own run, so the mean is independent of it.
+    let others = ErosionParams {
+        seed: params.seed ^ 0x5eed_0f10,
+        ..params.clone()
+    };
+    let (side, spacing) = (96usize, generator.spacing());
+    let mut rng = SplitMix::new(77);
+    let (mut wide, mut same) = (Ratio::default(), Ratio::default());
+    let mut done = 0;
+    while done < args.squares {
+        let x = 6000.0 + f64::from(rng.next_f32()) * 4000.0;
+        let z = (f64::from(rng.next_f32()) * 2.0 - 1.0) * 4000.0;
+        let half = side as f64 * spacing / 2.0;
+        if generator.height_at(x + half, z + half) < 2.0 {
+            continue;
+        }
+        let at = ((x / spacing) as i64, (z / spacing) as i64);
+        let target = make_pair_averaged(&generator, at, side, 0, &params, 1).1;
+        let endless =
+            make_pair_simulated_wider(&generator, at, side, 0, &others, args.runs, args.margin).0;
+        let edged = make_pair_averaged(&generator, at, side, 0, &others, args.runs).0;
+        wide.add(&endless.target, &target.target);
+        same.add(&edged.target, &target.target);
+        done += 1;
+        println!(
+            "square {done} at {at:?}: floor so far {:.1}% (the mean on a {}-cell margin), {:.1}% \
+             (the mean on the simulator's own {}-cell margin)",
+            wide.percent(),
+            args.margin.max(params.margin()),
+            same.percent(),
+            params.margin()
+        );
+    }
+    println!(
+        "erosion_floor: squares={} runs={} margin={} floor_pct={:.1} same_margin_pct={:.1}",
+        args.squares,
+        args.runs,
+        args.margin.max(params.margin()),
+        wide.percent(),
+        same.percent()
+    );
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}
