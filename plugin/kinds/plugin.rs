@@ -256,8 +256,8 @@ impl<K: FileKind> Active<K> {
     }
 
     /// Replaces the value after [checking](FileKind::check) it (`source` labels errors and
-    /// logs). Returns whether it changed: nothing changes if it is invalid or equal to the
-    /// current one.
+    /// logs). Returns whether it changed: nothing changes if it is invalid, and a value equal
+    /// to the current one keeps its version (only [`source`](Self::source) becomes `source`).
     pub fn replace(
         &mut self,
         value: K::Value,
@@ -268,14 +268,15 @@ impl<K: FileKind> Active<K> {
         Ok(self.set(Arc::new(value), source))
     }
 
-    /// Replaces a checked value; returns whether it changed.
+    /// Replaces a checked value; returns whether it changed. An equal value keeps its version
+    /// but is now labelled `source`: a file saying what the built-in value says shows as loaded.
     fn set(&mut self, value: Arc<K::Value>, source: String) -> bool {
+        self.source = source;
         if *self.value == *value {
             return false;
         }
         self.value = value;
         self.version += 1;
-        self.source = source;
         true
     }
 }

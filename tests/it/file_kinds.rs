@@ -446,6 +446,27 @@ fn a_missing_file_is_reported_once_and_the_built_in_value_stays() {
     assert_eq!((active.config().as_ref(), active.version()), (&builtin, 1));
 }
 
+/// A file that says what the built-in value says changes nothing, announces nothing, and is
+/// named as the source: a modder's unedited copy of the default shows as loaded.
+#[test]
+fn a_file_equal_to_the_built_in_value_is_named_as_its_source() {
+    let builtin = AiSettingsKind::parse(b"(backend: Cpu)", "built-in").unwrap();
+    let dir = Dir::default();
+    dir.insert_asset(Path::new("ai/same.ai.ron"), b"(backend: Cpu)".to_vec());
+    let mut app = kind_app::<AiSettingsKind>(&dir, Some("ai/same.ai.ron"), builtin.clone());
+    run_until(&mut app, 600, |app| {
+        app.world().resource::<FileStatus<AiSettingsKind>>().loads == 1
+    });
+    for _ in 0..5 {
+        app.update();
+    }
+    let active = app.world().resource::<Active<AiSettingsKind>>();
+    assert_eq!((active.config().as_ref(), active.version()), (&builtin, 1));
+    assert_eq!(active.source(), "ai/same.ai.ron");
+    let announced = &app.world().resource::<Announced<AiSettingsKind>>().0;
+    assert!(announced.is_empty(), "announced {announced:?}");
+}
+
 /// Every kind reads into the one `FileAsset` type, each through its own loader chosen by the
 /// file's name; a kind told to follow another kind's file says so, once, and keeps its value.
 #[test]
