@@ -52,7 +52,7 @@ struct Setup {
     gated: bool,
     /// Parents, each with `children` children, all with a `Transform`.
     parents: usize,
-    /// Children of each parent (15 when 0).
+    /// Children of each parent.
     children: usize,
     /// Entities with a `Transform` and no hierarchy.
     flat: usize,
@@ -103,11 +103,7 @@ fn app(setup: &Setup) -> App {
         app.world_mut()
             .spawn(Transform::default())
             .with_children(|parent| {
-                for _ in 0..if setup.children == 0 {
-                    15
-                } else {
-                    setup.children
-                } {
+                for _ in 0..setup.children {
                     parent.spawn(Transform::default());
                 }
             });
@@ -190,6 +186,7 @@ fn main() {
             "minimal + 832 entities",
             Setup {
                 parents: 52,
+                children: 15,
                 ..default()
             },
         ),
@@ -197,6 +194,7 @@ fn main() {
             "minimal + 13,312 entities (832 with 15 children each)",
             Setup {
                 parents: 832,
+                children: 15,
                 ..default()
             },
         ),
