@@ -4,7 +4,8 @@
 //! The simulator needs its own margin of noise around the chunk (droplets arrive from outside);
 //! the network needs its reach. Both start from noise heights of the default world at a rugged
 //! place and give the chunk's eroded heights; the full eroded chunk (mesh, skirts, biomes) is
-//! measured too, alone and with the blocks of eroded ground it is cut from already made.
+//! measured too, alone and with the blocks of eroded ground it is cut from already made, and the
+//! flow of water its wetness comes from.
 //!
 //! ```text
 //! cargo bench --bench erosion
@@ -18,6 +19,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use aigc_world::config::{DEFAULT_WORLD_RON, parse_world};
+use aigc_world::erosion::flow::{FLOW_REACH, flow};
 use aigc_world::erosion::pairs::noise_tile;
 use aigc_world::erosion::{ErosionNet, ErosionParams, ErosionWeights, erode};
 use aigc_world::terrain::{ChunkCoord, TerrainGenerator};
@@ -109,6 +111,14 @@ fn erosion(c: &mut Criterion) {
     eroded.generate_chunk(HERE, 1);
     group.bench_function("eroded chunk mesh, blocks made", |b| {
         b.iter(|| black_box(eroded.generate_chunk(HERE, 1)))
+    });
+    // Where water runs (the material's wetness), alone, on the eroded window a full-detail
+    // chunk's mesh reads it from: part of the row above.
+    let r = FLOW_REACH;
+    let n = side + 2 * r;
+    let ground = eroded.ground_window(at.0 - r as i64, at.1 - r as i64, n, n);
+    group.bench_function("flow on a chunk's eroded window", |b| {
+        b.iter(|| black_box(flow(&ground, n, n)))
     });
     group.bench_function("plain chunk mesh", |b| {
         b.iter(|| black_box(plain.generate_chunk(HERE, 1)))

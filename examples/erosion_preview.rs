@@ -12,17 +12,20 @@
 //! training example holds out, x from 6000 to 10000 m), `--side N` (cells, default 192),
 //! `--runs N` (simulator runs averaged, default 4), `--model PATH` (an `.erosion` file), `--out
 //! DIR` (default `target/erosion_preview`). Writes `noise.png`, `simulator.png`,
-//! `simulator_mean.png`, `network.png` (with a model) and `comparison.png`, and prints the
-//! erosion depth and the network's error against the simulator.
+//! `simulator_mean.png`, `network.png` (with a model), `comparison.png` and `water.png` (where
+//! water runs on the simulator's ground and on the network's: the terrain material's wetness,
+//! from [`flow`](aigc_world::erosion::flow), in blue), and prints the erosion depth and the
+//! network's error against the simulator.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use aigc_world::config::parse_world;
+use aigc_world::erosion::flow::{FLOW_REACH, flow};
 use aigc_world::erosion::pairs::{make_pair_averaged, noise_tile};
 use aigc_world::erosion::preview::hillshade;
 use aigc_world::erosion::{ErosionNet, ErosionParams, ErosionWeights, erode};
-use aigc_world::terrain::TerrainGenerator;
+use aigc_world::terrain::{TerrainGenerator, wetness};
 
 struct Args {
     world: PathBuf,
@@ -106,6 +109,56 @@ fn save(path: &std::path::Path, grey: Vec<u8>, w: usize, h: usize) -> Result<(),
         .ok_or("bad buffer")?
         .save(path)
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `shade` (`side` x `side` grey) in colour, blue where water runs on `heights` (the terrain
+/// material's wetness; the outer [`FLOW_REACH`] cells, whose flow the tile cannot tell, are
+/// left grey).
+fn water_over(shade: &[u8], heights: &[f32], side: usize) -> Vec<u8> {
+    let water = flow(heights, side, side);
+    let inner = side.saturating_sub(2 * FLOW_REACH);
+    let mut rgb = Vec::with_capacity(3 * side * side);
+    for j in 0..side {
+        for i in 0..side {
+            let grey = f32::from(shade[j * side + i]);
+            let wet = match (i.checked_sub(FLOW_REACH), j.checked_sub(FLOW_REACH)) {
+                (Some(x), Some(z)) if x < inner && z < inner => wetness(water[z * inner + x]),
+                _ => 0.0,
+            };
+            for blue in [30.0, 110.0, 230.0] {
+                rgb.push((grey + (blue - grey) * 0.85 * wet) as u8);
+            }
+        }
+    }
+    rgb
+}
+
+/// Which cells of the `side` x `side` tile's middle (its outer [`FLOW_REACH`] cells left out)
+/// are water channels on `heights`: wetness over one half.
+fn channels(heights: &[f32], side: usize) -> Vec<bool> {
+    flow(heights, side, side)
+        .into_iter()
+        .map(|water| wetness(water) > 0.5)
+        .collect()
+}
+
+/// How well channels `found` match channels `truth` (both `inner` x `inner`), one cell of
+/// tolerance either way: the share of found channel cells with a true one within a cell, and the
+/// share of true channel cells with a found one within a cell.
+fn agreement(found: &[bool], truth: &[bool], inner: usize) -> (f32, f32) {
+    let near = |mask: &[bool], i: usize, j: usize| {
+        (j.saturating_sub(1)..(j + 2).min(inner))
+            .any(|z| (i.saturating_sub(1)..(i + 2).min(inner)).any(|x| mask[z * inner + x]))
+    };
+    let share = |from: &[bool], to: &[bool]| {
+        let (mut hit, mut all) = (0usize, 0usize);
+        for k in (0..from.len()).filter(|&k| from[k]) {
+            all += 1;
+            hit += usize::from(near(to, k % inner, k / inner));
+        }
+        hit as f32 / all.max(1) as f32
+    };
+    (share(found, truth), share(truth, found))
 }
 
 fn run() -> Result<(), String> {
@@ -214,8 +267,74 @@ fn run() -> Result<(), String> {
             args.runs,
             100.0 * mean_error / mean_depth.max(1e-9)
         );
+        // Where the error is: cells the simulator raised (sediment) against cells it lowered.
+        // And cells steeper than the talus slope (where thermal erosion slumps the ground).
+        let (mut raised, mut raised_error, mut all_error) = (0usize, 0.0f64, 0.0f64);
+        let (mut steep, mut steep_error) = (0usize, 0.0f64);
+        for (k, ((l, a), b)) in learned.iter().zip(&after).zip(&before).enumerate() {
+            let e = f64::from(l - a).powi(2);
+            all_error += e;
+            if a > b {
+                raised += 1;
+                raised_error += e;
+            }
+            let (i, j) = (k % side, k / side);
+            let h = |i: usize, j: usize| before[j.min(side - 1) * side + i.min(side - 1)];
+            let dx = (h(i + 1, j) - h(i.saturating_sub(1), j)) / (2.0 * spacing);
+            let dz = (h(i, j + 1) - h(i, j.saturating_sub(1))) / (2.0 * spacing);
+            if (dx * dx + dz * dz).sqrt() > params.talus {
+                steep += 1;
+                steep_error += e;
+            }
+        }
+        println!(
+            "cells the simulator raised (sediment): {:.0}% of the tile, {:.0}% of the network's squared error",
+            100.0 * raised as f64 / before.len().max(1) as f64,
+            100.0 * raised_error / all_error.max(1e-12)
+        );
+        println!(
+            "cells of noise steeper than the talus slope: {:.0}% of the tile, {:.0}% of the network's squared error",
+            100.0 * steep as f64 / before.len().max(1) as f64,
+            100.0 * steep_error / all_error.max(1e-12)
+        );
         let shade = hillshade(&learned, side, side, spacing, 1.0);
         save(&args.out.join("network.png"), shade.clone(), side, side)?;
+        // Where water runs: the simulator's ground beside the network's.
+        let gap = 4;
+        let width = 2 * side + gap;
+        let mut water = vec![255u8; 3 * width * side];
+        for (p, (shade, ground)) in [(&panels[1], &after), (&shade, &learned)]
+            .into_iter()
+            .enumerate()
+        {
+            let rgb = water_over(shade, ground, side);
+            for j in 0..side {
+                let dst = 3 * (j * width + p * (side + gap));
+                water[dst..dst + 3 * side].copy_from_slice(&rgb[3 * j * side..3 * (j + 1) * side]);
+            }
+        }
+        // How well the network's channels match the simulator's, against what the noise and
+        // another simulator run (different droplets) give on the same tile.
+        let middle = side.saturating_sub(2 * FLOW_REACH);
+        let truth = channels(&after, side);
+        for (name, ground) in [
+            ("the network", &learned),
+            ("the noise", &before),
+            ("another simulator run", &inner(&other)),
+        ] {
+            let (precision, recall) = agreement(&channels(ground, side), &truth, middle);
+            println!(
+                "water channels of {name} against the simulator's: {:.0}% of its channel cells \
+                 within a cell of one of the simulator's, {:.0}% of the simulator's within a cell of one of its",
+                100.0 * precision,
+                100.0 * recall
+            );
+        }
+        let path = args.out.join("water.png");
+        image::RgbImage::from_raw(width as u32, side as u32, water)
+            .ok_or("bad buffer")?
+            .save(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         panels.push(shade);
     }
     // Side by side with a 4-pixel gap.

@@ -1,7 +1,7 @@
 // aigc_world terrain material: an extension of Bevy's StandardMaterial.
 //
 // Each vertex carries the weights of up to 8 biomes (locations 8 and 9) and a wetness (location 10:
-// channels erosion carved darken and shine). The fragment stage blends
+// channels where water runs on the eroded ground darken and shine). The fragment stage blends
 // the biomes' layers (texture array layers when the texture plugin has made them, plain colours
 // until then), puts rock on steep slopes and snow on high flat ground, projects textures
 // triplanarly where the ground is steep so cliffs are not stretched, and hands the result to
@@ -277,7 +277,7 @@ fn fragment(
         biome_low,
         biome_high,
     );
-    // Channels erosion carved read as wet: darker and glossier.
+    // Channels where water runs read as wet: darker and glossier.
     let wet = clamp(wetness, 0.0, 1.0);
     pbr_input.material.base_color = vec4<f32>(surface.albedo * (1.0 - 0.5 * wet), 1.0);
     pbr_input.material.perceptual_roughness = mix(surface.roughness, 0.25, wet);

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`sim`] | the reference simulator: droplet hydraulic erosion plus thermal erosion on a [`HeightTile`], deterministic, slow; ground truth and training data |
 //! | [`features`] | the learned model's inputs from noise heights: slopes, relief, fill depth, peak height |
+//! | [`flow`] | flow accumulation along paths of bounded length: where water runs, the same in every window |
 //! | [`net`] | the learned model's inference in plain Rust: bit-identical for a cell wherever it sits in a tile, so chunks meet without seams |
 //! | [`weights`] | the `.erosion` weights file |
 //! | [`model`] | the same network in burn, generic over the backend, and its training on simulator pairs |
@@ -17,6 +18,7 @@
 //! Everything here is pure: no Bevy types, no threads.
 
 pub mod features;
+pub mod flow;
 pub mod model;
 pub mod net;
 pub mod pairs;

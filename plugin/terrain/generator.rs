@@ -13,6 +13,7 @@ use super::mesh::{ChunkMeshData, Heightfield, build_chunk_mesh};
 use super::noise::{Coords, Grid};
 use crate::config::WorldConfig;
 use crate::erosion::ErosionNet;
+use crate::erosion::flow::{FLOW_REACH, flow};
 use crate::water::lakes::{Lake, Lakes, surface_over};
 
 /// Integer coordinate of a chunk on the world's chunk grid. Chunk `(x, z)` covers world
@@ -395,22 +396,26 @@ impl TerrainGenerator {
     pub fn generate_chunk(&self, coord: ChunkCoord, vertex_step: u32) -> ChunkMeshData {
         let n0 = i64::from(self.vertices - 1);
         let (field, edges, wetness) = if self.erosion.is_some() {
-            // One full-detail window (one run of the network) gives all three.
+            // One full-detail window (one run of the network) gives all three; its border
+            // covers both the level of detail's and the flow's reach.
             let s = vertex_step.clamp(1, self.vertices - 1) as usize;
-            let (full, change, n) = self.full_detail_and_change(coord, s);
+            let border = s.max(FLOW_REACH);
+            let (full, _, n) = self.full_detail_and_change(coord, border);
             let side = n0 as usize / s + 1;
+            // Window index of the chunk's sample (i, j) at this step, counting from the one
+            // before its first (the heightfield's own one-sample border).
+            let o = border - s;
             let heights = (0..side + 2)
                 .flat_map(|j| (0..side + 2).map(move |i| (i, j)))
-                .map(|(i, j)| full[j * s * n + i * s])
+                .map(|(i, j)| full[(o + j * s) * n + o + i * s])
                 .collect();
+            let water = flow(&full, n, n);
+            let wide = n - 2 * FLOW_REACH;
             let wet = (1..side + 1)
                 .flat_map(|j| (1..side + 1).map(move |i| (i, j)))
                 .map(|(i, j)| {
-                    let k = j * s * n + i * s;
-                    wetness(
-                        change[k],
-                        [change[k - 1], change[k + 1], change[k - n], change[k + n]],
-                    )
+                    let (x, z) = (o + i * s - FLOW_REACH, o + j * s - FLOW_REACH);
+                    wetness(water[z * wide + x])
                 })
                 .collect();
             let field = Heightfield {
@@ -418,7 +423,7 @@ impl TerrainGenerator {
                 heights,
                 step_m: s as f64 * self.spacing,
             };
-            (field, edges_of(&full, n, s, n0 as usize), wet)
+            (field, edges_of(&full, n, border, n0 as usize), wet)
         } else {
             (
                 self.heightfield(coord, vertex_step),
@@ -534,18 +539,19 @@ impl TerrainGenerator {
     }
 }
 
-/// Metres a cell is cut below its four neighbours' cut at which it counts as a full channel.
-const CHANNEL_DEPTH_M: f32 = 0.25;
+/// Flow ([`flow`]) at which a vertex starts to read as wet: the water of a few cells gathered.
+const DAMP_FLOW: f32 = 15.0;
 
-/// How much a vertex reads as a water channel (0 dry to 1 riverbed), from the height change
-/// erosion made there (`change_m`) and at its four full-detail neighbours: the network imitates
-/// droplets that carve where water gathers, so a cell cut deeper than the ground around it is a
-/// trough water runs in. A per-vertex stand-in for flow accumulation that depends only on
-/// world-space input, so neighbouring chunks agree on shared vertices. Ridges, slopes lowered
-/// evenly and deposits are dry.
-pub fn wetness(change_m: f32, neighbours_m: [f32; 4]) -> f32 {
-    let around = (neighbours_m[0] + neighbours_m[1] + neighbours_m[2] + neighbours_m[3]) * 0.25;
-    ((around - change_m) / CHANNEL_DEPTH_M).clamp(0.0, 1.0)
+/// Flow at which a vertex is a full channel.
+const CHANNEL_FLOW: f32 = 60.0;
+
+/// How much a vertex reads as a water channel (0 dry to 1 riverbed), from the flow of water
+/// through it on the eroded ground ([`flow`]: steepest-descent paths of bounded length, the same
+/// bits in every chunk, so neighbours agree on shared vertices). Ridges and open slopes carry
+/// only their own water and are dry; gullies and valley floors gather it.
+pub fn wetness(water: f32) -> f32 {
+    let (low, high) = (DAMP_FLOW.sqrt(), CHANNEL_FLOW.sqrt());
+    ((water.max(0.0).sqrt() - low) / (high - low)).clamp(0.0, 1.0)
 }
 
 /// The four full-detail edges (as [`TerrainGenerator::edge_profiles`] orders them) of a chunk of

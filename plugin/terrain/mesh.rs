@@ -44,8 +44,9 @@ pub struct ChunkMeshData {
     pub biome_weights_low: Vec<[f32; 4]>,
     /// Weights of biomes 4..8.
     pub biome_weights_high: Vec<[f32; 4]>,
-    /// How much each vertex reads as a water channel, 0 (dry) to 1 (riverbed): erosion's cut
-    /// there ([`wetness`](super::generator::wetness)); 0 everywhere without erosion.
+    /// How much each vertex reads as a water channel, 0 (dry) to 1 (riverbed): the water that
+    /// runs through it on the eroded ground ([`wetness`](super::generator::wetness)); 0
+    /// everywhere without erosion.
     pub wetness: Vec<f32>,
     /// Triangle list, counter-clockwise seen from above.
     pub indices: Vec<u32>,
