@@ -12,8 +12,9 @@
 //! sea and any that reach into the held-out band, so the reported error is on ground the model
 //! never saw. Other options: `--pairs N` (training squares, default 768: the model generalises
 //! better from many squares of a wide area than from a few near the origin), `--held-out N`
-//! (default 12), `--side N` (cells per square, default 96), `--iterations N` (default 4000),
-//! `--minutes M` (stop early after M minutes, default 10),
+//! (default 12), `--side N` (cells per square, default 96), `--iterations N` (default 14000),
+//! `--minutes M` (stop early after M minutes, default 50; `--iterations 4000 --minutes 10` trains
+//! a model about 4 points worse in a fifth of the time),
 //! `--hidden N`, `--dilations D,D,..` (one 3x3 layer per dilation, default 1,2,4,8),
 //! `--features slope-relief|fill` (the inputs: [`FeatureSet`], default `fill`), `--seed N`,
 //! `--runs N` (simulator runs, differently seeded, whose mean height
@@ -60,11 +61,11 @@ fn parse_args() -> Result<Args, String> {
         pairs: 768,
         held_out: 12,
         side: 96,
-        minutes: 10.0,
+        minutes: 50.0,
         runs: 1,
         sim_margin: 0,
         config: ErosionTrainConfig {
-            iterations: 4000,
+            iterations: 14000,
             ..ErosionTrainConfig::default()
         },
     };
