@@ -143,15 +143,7 @@ fn square_filter(plane: &[f32], nx: usize, nz: usize, r: usize, max: bool) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn field(nx: usize, nz: usize, x0: usize, z0: usize) -> Vec<f32> {
-        (0..nx * nz)
-            .map(|k| {
-                let (x, z) = ((k % nx + x0) as f32, (k / nx + z0) as f32);
-                (x * 0.21).sin() * 7.0 + (z * 0.13).cos() * 5.0 + (x * z * 0.01).sin()
-            })
-            .collect()
-    }
+    use crate::erosion::test_field as field;
 
     #[test]
     fn features_depend_only_on_the_heights_around_a_cell() {

@@ -91,15 +91,7 @@ pub fn flow(heights: &[f32], nx: usize, nz: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn field(nx: usize, nz: usize, x0: usize, z0: usize) -> Vec<f32> {
-        (0..nx * nz)
-            .map(|k| {
-                let (x, z) = ((k % nx + x0) as f32, (k / nx + z0) as f32);
-                (x * 0.21).sin() * 7.0 + (z * 0.13).cos() * 5.0 + (x * z * 0.01).sin()
-            })
-            .collect()
-    }
+    use crate::erosion::test_field as field;
 
     #[test]
     fn a_cell_has_the_same_flow_in_every_window() {

@@ -36,6 +36,18 @@ pub use weights::{ConvLayer, ErosionWeights, ErosionWeightsError};
 use crate::config::{ConfigError, ConfigErrorKind};
 use crate::kinds::{self, FileKind};
 
+/// A smooth, uneven `nx` x `nz` heightfield whose first sample is at `(x0, z0)` of an endless
+/// one: windows of it at other places share their values, as windows of the world do.
+#[cfg(test)]
+pub(crate) fn test_field(nx: usize, nz: usize, x0: usize, z0: usize) -> Vec<f32> {
+    (0..nx * nz)
+        .map(|k| {
+            let (x, z) = ((k % nx + x0) as f32, (k / nx + z0) as f32);
+            (x * 0.21).sin() * 7.0 + (z * 0.13).cos() * 5.0 + (x * z * 0.01).sin()
+        })
+        .collect()
+}
+
 /// Learned erosion models, `*.erosion` ([`ErosionWeights`]). Binary: errors name the byte (line
 /// 1, column = byte offset + 1).
 #[derive(Clone, Copy, Debug, Default, TypePath)]

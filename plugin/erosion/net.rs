@@ -81,6 +81,7 @@ impl ErosionNet {
 pub(crate) mod tests {
     use super::*;
     use crate::erosion::FeatureSet;
+    use crate::erosion::test_field as field;
 
     /// A small model with made-up weights: `hidden` channels, dilations 1 and 2, a 1x1 head.
     pub(crate) fn tiny_weights(hidden: usize) -> ErosionWeights {
@@ -113,15 +114,6 @@ pub(crate) mod tests {
                 layer(hidden, 1, 1, 1, 3),
             ],
         }
-    }
-
-    fn field(nx: usize, nz: usize, x0: usize, z0: usize) -> Vec<f32> {
-        (0..nx * nz)
-            .map(|k| {
-                let (x, z) = ((k % nx + x0) as f32, (k / nx + z0) as f32);
-                (x * 0.21).sin() * 7.0 + (z * 0.13).cos() * 5.0 + (x * z * 0.01).sin()
-            })
-            .collect()
     }
 
     #[test]
