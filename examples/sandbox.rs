@@ -481,7 +481,9 @@ fn turn_erosion_on(
     }
     let mut config = (**world.config()).clone();
     config.erosion = Some(ErosionConfig::default());
-    if let Err(e) = world.replace(config, "--erosion") {
+    // Still the file, changed by the flag: the World panel says both.
+    let source = format!("{} with --erosion", world.source());
+    if let Err(e) = world.replace(config, source) {
         error!("sandbox: {e}");
     }
 }
