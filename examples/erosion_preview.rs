@@ -111,11 +111,9 @@ fn save(path: &std::path::Path, grey: Vec<u8>, w: usize, h: usize) -> Result<(),
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// `shade` (`side` x `side` grey) in colour, blue where water runs on `heights` (the terrain
-/// material's wetness; the outer [`FLOW_REACH`] cells, whose flow the tile cannot tell, are
-/// left grey).
-fn water_over(shade: &[u8], heights: &[f32], side: usize) -> Vec<u8> {
-    let water = flow(heights, side, side);
+/// `shade` (`side` x `side` grey) in colour, blue where `water` (the [`flow`] of its ground, the
+/// tile's middle without its outer [`FLOW_REACH`] cells, which stay grey) makes it wet.
+fn water_over(shade: &[u8], water: &[f32], side: usize) -> Vec<u8> {
     let inner = side.saturating_sub(2 * FLOW_REACH);
     let mut rgb = Vec::with_capacity(3 * side * side);
     for j in 0..side {
@@ -133,13 +131,10 @@ fn water_over(shade: &[u8], heights: &[f32], side: usize) -> Vec<u8> {
     rgb
 }
 
-/// Which cells of the `side` x `side` tile's middle (its outer [`FLOW_REACH`] cells left out)
-/// are water channels on `heights`: wetness over one half.
-fn channels(heights: &[f32], side: usize) -> Vec<bool> {
-    flow(heights, side, side)
-        .into_iter()
-        .map(|water| wetness(water) > 0.5)
-        .collect()
+/// Which cells of a tile's middle are water channels, from their `water` ([`flow`]): wetness
+/// over one half.
+fn channels(water: &[f32]) -> Vec<bool> {
+    water.iter().map(|&w| wetness(w) > 0.5).collect()
 }
 
 /// How well channels `found` match channels `truth` (both `inner` x `inner`), one cell of
@@ -303,11 +298,12 @@ fn run() -> Result<(), String> {
         let gap = 4;
         let width = 2 * side + gap;
         let mut water = vec![255u8; 3 * width * side];
-        for (p, (shade, ground)) in [(&panels[1], &after), (&shade, &learned)]
+        let (sim_water, net_water) = (flow(&after, side, side), flow(&learned, side, side));
+        for (p, (shade, flowing)) in [(&panels[1], &sim_water), (&shade, &net_water)]
             .into_iter()
             .enumerate()
         {
-            let rgb = water_over(shade, ground, side);
+            let rgb = water_over(shade, flowing, side);
             for j in 0..side {
                 let dst = 3 * (j * width + p * (side + gap));
                 water[dst..dst + 3 * side].copy_from_slice(&rgb[3 * j * side..3 * (j + 1) * side]);
@@ -316,13 +312,13 @@ fn run() -> Result<(), String> {
         // How well the network's channels match the simulator's, against what the noise and
         // another simulator run (different droplets) give on the same tile.
         let middle = side.saturating_sub(2 * FLOW_REACH);
-        let truth = channels(&after, side);
-        for (name, ground) in [
-            ("the network", &learned),
-            ("the noise", &before),
-            ("another simulator run", &inner(&other)),
+        let truth = channels(&sim_water);
+        for (name, water) in [
+            ("the network", net_water),
+            ("the noise", flow(&before, side, side)),
+            ("another simulator run", flow(&inner(&other), side, side)),
         ] {
-            let (precision, recall) = agreement(&channels(ground, side), &truth, middle);
+            let (precision, recall) = agreement(&channels(&water), &truth, middle);
             println!(
                 "water channels of {name} against the simulator's: {:.0}% of its channel cells \
                  within a cell of one of the simulator's, {:.0}% of the simulator's within a cell of one of its",

@@ -539,7 +539,9 @@ impl TerrainGenerator {
     }
 }
 
-/// Flow ([`flow`]) at which a vertex starts to read as wet: the water of a few cells gathered.
+/// Flow ([`flow`]) at which a vertex starts to read as wet: more than a plain slope passes down
+/// one line of cells (at most 1 + 0.95 + ... + 0.95^16, about 11.6), so only gathered water
+/// counts.
 const DAMP_FLOW: f32 = 15.0;
 
 /// Flow at which a vertex is a full channel.
