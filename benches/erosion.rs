@@ -59,14 +59,25 @@ fn erosion(c: &mut Criterion) {
             b.iter(|| black_box(other.ground_window(at.0, at.1, side, side)))
         });
     }
-    // The network alone on the chunk's padded noise (the noise itself not counted).
+    // The network alone on one block's padded noise (the noise itself not counted): a block is
+    // what streaming runs it on, 64x64 cells.
     let m = net.margin();
-    let n = side + 2 * m;
+    let n = side - 1 + 2 * m;
     let window = plain.noise_window(at.0 - m as i64, at.1 - m as i64, n, n);
     let spacing = plain.spacing() as f32;
     group.bench_function("network inference only", |b| {
         b.iter(|| black_box(net.residual(&window, n, n, spacing)))
     });
+    if let Some(path) = std::env::var_os("EROSION_COMPARE") {
+        let bytes = std::fs::read(&path).expect("EROSION_COMPARE names a readable model");
+        let other = ErosionNet::new(ErosionWeights::from_bytes(&bytes).expect("a valid model"));
+        let m = other.margin();
+        let n = side - 1 + 2 * m;
+        let window = plain.noise_window(at.0 - m as i64, at.1 - m as i64, n, n);
+        group.bench_function("network inference only (EROSION_COMPARE model)", |b| {
+            b.iter(|| black_box(other.residual(&window, n, n, spacing)))
+        });
+    }
     // The widest layer alone, as dispatched (AVX2 where there is) and in the portable build's
     // instructions: what the lanes buy, bit for bit the same.
     if let Some(layer) = net

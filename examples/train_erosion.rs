@@ -16,7 +16,11 @@
 //! `--minutes M` (stop early after M minutes, default 50; `--iterations 4000 --minutes 10` trains
 //! a model about 4 points worse in a fifth of the time),
 //! `--hidden N`, `--dilations D,D,..` (one 3x3 layer per dilation, default 1,2,4,8),
-//! `--features slope-relief|fill` (the inputs: [`FeatureSet`], default `fill`), `--seed N`,
+//! `--coarse-dilations D,D,..` (a second branch of 3x3 layers on 2x2 means of the features, one
+//! per dilation, reaching twice as far per tap; default none),
+//! `--features slope-relief|fill` (the inputs: [`FeatureSet`], default `fill`), `--normalize`
+//! (train on each feature channel at unit RMS instead of all at one scale), `--augment` (show half
+//! the crops transposed), `--seed N`,
 //! `--runs N` (simulator runs, differently seeded, whose mean height
 //! change is the target: droplet erosion is stochastic, default 1; four runs changed the
 //! held-out error by about one point), `--sim-margin N` (cells of noise the simulator runs on
@@ -71,7 +75,7 @@ fn parse_args() -> Result<Args, String> {
     };
     const USAGE: &str = "usage: train_erosion --out FILE.erosion [--world RON] [--radius M] \
                          [--train-radius M] [--pairs N] [--held-out N] [--side N] [--iterations N] [--minutes M] \
-                         [--hidden N] [--dilations 1,2,4,8] [--features slope-relief|fill] [--seed N] [--runs N] [--sim-margin N]";
+                         [--hidden N] [--dilations 1,2,4,8] [--coarse-dilations 1,2,4,8] [--features slope-relief|fill] [--normalize] [--augment] [--seed N] [--runs N] [--sim-margin N]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -100,6 +104,19 @@ fn parse_args() -> Result<Args, String> {
                     return Err(format!("{flag}: dilations are positive, comma-separated"));
                 }
             }
+            "--coarse-dilations" => {
+                args.config.coarse_dilations = value()?
+                    .split(',')
+                    .map(|d| {
+                        d.trim()
+                            .parse::<usize>()
+                            .map_err(|e| format!("{flag}: {e}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if args.config.coarse_dilations.contains(&0) {
+                    return Err(format!("{flag}: dilations are positive, comma-separated"));
+                }
+            }
             "--features" => {
                 args.config.features = match value()?.as_str() {
                     "slope-relief" => FeatureSet::SlopeRelief,
@@ -108,6 +125,8 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--sim-margin" => args.sim_margin = number(value()?)? as usize,
+            "--normalize" => args.config.normalize_channels = true,
+            "--augment" => args.config.augment = true,
             "--runs" => args.runs = (number(value()?)? as usize).clamp(1, 64),
             "--seed" => args.config.seed = number(value()?)? as u64,
             "--help" | "-h" => return Err(USAGE.into()),
@@ -247,6 +266,13 @@ fn run() -> Result<(), String> {
         let log_path = format!("{}.log", args.out.display());
         std::fs::write(&log_path, log).map_err(|e| format!("{log_path}: {e}"))
     };
+    say(
+        &mut log,
+        format!(
+            "feature channel gains (each channel at unit RMS): {:?}",
+            trainer.channel_gains()
+        ),
+    );
     say(
         &mut log,
         format!(

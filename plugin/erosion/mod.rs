@@ -31,7 +31,7 @@ use bevy::reflect::TypePath;
 pub use features::FeatureSet;
 pub use net::ErosionNet;
 pub use sim::{ErosionParams, HeightTile, erode, height_hash};
-pub use weights::{ConvLayer, ErosionWeights, ErosionWeightsError};
+pub use weights::{ConvLayer, ErosionWeights, ErosionWeightsError, Reach, Stage};
 
 use crate::config::{ConfigError, ConfigErrorKind};
 use crate::kinds::{self, FileKind};

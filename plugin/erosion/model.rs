@@ -6,17 +6,22 @@
 //! of 1 + 2 + 4 + 8 = 15 cells beyond what the [`features`](super::features) read, at the cost of
 //! four small layers, enough to see the slope a gully drains; a wider field would make every
 //! chunk's padded tile (and its cost) grow.
+//!
+//! A two-scale model ([`ErosionTrainConfig::coarse_dilations`]) adds a branch on 2x2 means of the
+//! features, whose 3x3 layers reach twice as far per tap at a quarter of the cost; a 2x2
+//! transposed convolution brings it back to full detail, and 1x1 head layers read both
+//! branches' channels side by side.
 
 use burn::module::{AutodiffModule, Module, Param};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{avg_pool2d, conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Tensor, TensorData};
 
 use super::features::{FeatureSet, features};
-use super::weights::{ConvLayer, ErosionWeights};
+use super::weights::{ConvLayer, ErosionWeights, Stage};
 use crate::ai::nca::rng::SplitMix;
 
 /// One training example: noise heights around a square and the simulator's height change
@@ -40,8 +45,10 @@ pub struct TrainingPair {
 pub struct ErosionTrainConfig {
     /// Channels of the hidden layers.
     pub hidden: usize,
-    /// Dilation of each 3x3 layer.
+    /// Dilation of each full-detail 3x3 layer.
     pub dilations: Vec<usize>,
+    /// Dilation of each 3x3 layer on the half-detail grid (none: one scale only).
+    pub coarse_dilations: Vec<usize>,
     /// Side of the output squares trained on.
     pub crop: usize,
     /// Squares per iteration.
@@ -54,6 +61,17 @@ pub struct ErosionTrainConfig {
     pub seed: u64,
     /// The input features.
     pub features: FeatureSet,
+    /// Train on every feature channel scaled to unit RMS (the gains are folded into the first
+    /// layers' weights on export, so a weights file keeps one input scale). Off by default: the
+    /// default features' RMS differ by at most 3.3 times, and a 4,000-iteration run with it
+    /// ended a point worse (BENCHMARKS.md).
+    pub normalize_channels: bool,
+    /// Show half the crops transposed (x and z swapped, the slope channels with them): twice
+    /// the training ground. Only the transposition: the simulator erodes around the corner cell
+    /// of a droplet's square, half a cell towards -x and -z, which a transposition keeps and a
+    /// mirror does not. With all eight symmetries of the square a run was 3 to 5 points worse
+    /// at equal iterations (BENCHMARKS.md).
+    pub augment: bool,
 }
 
 impl Default for ErosionTrainConfig {
@@ -61,12 +79,15 @@ impl Default for ErosionTrainConfig {
         Self {
             hidden: 16,
             dilations: vec![1, 2, 4, 8],
+            coarse_dilations: Vec::new(),
             crop: 40,
             batch: 8,
             learning_rate: 2e-3,
             iterations: 1500,
             seed: 1,
             features: FeatureSet::default(),
+            normalize_channels: false,
+            augment: false,
         }
     }
 }
@@ -74,8 +95,34 @@ impl Default for ErosionTrainConfig {
 impl ErosionTrainConfig {
     /// Cells of noise the model reads beyond each side of its output.
     pub fn margin(&self) -> usize {
-        self.features.reach() + self.dilations.iter().sum::<usize>()
+        let fine = self.dilations.iter().sum::<usize>();
+        self.features.reach() + fine.max(2 * self.coarse_dilations.iter().sum::<usize>())
     }
+
+    /// Every layer's stage and dilation, first to last.
+    pub fn plan(&self) -> Vec<(Stage, usize)> {
+        let fine = self.dilations.iter().map(|&d| (Stage::Fine, d));
+        let coarse = self.coarse_dilations.iter().map(|&d| (Stage::Coarse, d));
+        let up = (!self.coarse_dilations.is_empty()).then_some((Stage::Up, 1));
+        let head: &[(Stage, usize)] = if self.coarse_dilations.is_empty() {
+            &[(Stage::Head, 1)]
+        } else {
+            &[(Stage::Head, 1), (Stage::Head, 1)]
+        };
+        fine.chain(coarse)
+            .chain(up)
+            .chain(head.iter().copied())
+            .collect()
+    }
+}
+
+/// Every layer's stage and dilation in `weights`.
+pub fn plan_of(weights: &ErosionWeights) -> Vec<(Stage, usize)> {
+    weights
+        .layers
+        .iter()
+        .map(|l| (l.stage, l.dilation))
+        .collect()
 }
 
 /// The network's parameters: one weight and bias per layer.
@@ -94,8 +141,13 @@ impl<B: Backend> ErosionModel<B> {
             .layers
             .iter()
             .map(|l| {
+                let shape = if l.stage == Stage::Up {
+                    [l.inputs, l.outputs, l.kernel, l.kernel]
+                } else {
+                    [l.outputs, l.inputs, l.kernel, l.kernel]
+                };
                 Param::from_tensor(Tensor::from_data(
-                    TensorData::new(l.weight.clone(), [l.outputs, l.inputs, l.kernel, l.kernel]),
+                    TensorData::new(l.weight.clone(), shape),
                     device,
                 ))
             })
@@ -113,33 +165,74 @@ impl<B: Backend> ErosionModel<B> {
         Self { weight, bias }
     }
 
-    /// Network output (in units of the output scale) for features `x`.
+    /// Network output (in units of the output scale) for features `x`, the layers run as
+    /// `plan` (stage and dilation per layer) says.
     ///
     /// # Shapes
     /// - `x`: `[batch, inputs, h, w]` -> `[batch, 1, h - 2r, w - 2r]`, `r` the layers' reach
-    pub fn forward(&self, x: Tensor<B, 4>, dilations: &[usize]) -> Tensor<B, 4> {
+    ///   (`h` and `w` even for a two-scale model)
+    pub fn forward(&self, x: Tensor<B, 4>, plan: &[(Stage, usize)]) -> Tensor<B, 4> {
         let last = self.weight.len().saturating_sub(1);
-        let mut x = x;
+        let reach = |stage: Stage| -> usize {
+            plan.iter()
+                .filter(|(s, _)| *s == stage)
+                .map(|(_, d)| d)
+                .sum()
+        };
+        let (rf, rc) = (reach(Stage::Fine), reach(Stage::Coarse));
+        let two_scale = plan.iter().any(|(s, _)| *s == Stage::Coarse);
+        let branches = if two_scale { rf.max(2 * rc) } else { rf };
+        let mut coarse =
+            two_scale.then(|| avg_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], true, false));
+        // The fine layers run only where the head reads them.
+        let trim = branches - rf;
+        let [n, c, h, wd] = x.dims();
+        let mut fine = if trim == 0 {
+            x
+        } else {
+            x.slice([0..n, 0..c, trim..h - trim, trim..wd - trim])
+        };
+        let mut up = None;
+        let mut head: Option<Tensor<B, 4>> = None;
         for (k, (w, b)) in self.weight.iter().zip(&self.bias).enumerate() {
-            let d = dilations.get(k).copied().unwrap_or(1);
-            x = conv2d(
-                x,
-                w.val(),
-                Some(b.val()),
-                ConvOptions::new([1, 1], [0, 0], [d, d], 1),
-            );
-            if k != last {
-                x = relu(x);
+            let (stage, d) = plan.get(k).copied().unwrap_or((Stage::Head, 1));
+            let activate = |x: Tensor<B, 4>| if k != last { relu(x) } else { x };
+            let conv = |x: Tensor<B, 4>| {
+                let options = ConvOptions::new([1, 1], [0, 0], [d, d], 1);
+                activate(conv2d(x, w.val(), Some(b.val()), options))
+            };
+            match stage {
+                Stage::Fine => fine = conv(fine),
+                Stage::Coarse => coarse = coarse.map(conv),
+                Stage::Up => {
+                    let options = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
+                    up = coarse
+                        .clone()
+                        .map(|c| activate(conv_transpose2d(c, w.val(), Some(b.val()), options)));
+                }
+                Stage::Head => {
+                    let input = head.take().unwrap_or_else(|| match &up {
+                        Some(u) => {
+                            let [_, _, h, wd] = fine.dims();
+                            let [n, c, _, _] = u.dims();
+                            let off = branches - 2 * rc;
+                            let u = u.clone().slice([0..n, 0..c, off..off + h, off..off + wd]);
+                            Tensor::cat(vec![fine.clone(), u], 1)
+                        }
+                        None => fine.clone(),
+                    });
+                    head = Some(conv(input));
+                }
             }
         }
-        x
+        head.unwrap_or(fine)
     }
 
     /// Reads the parameters back (a synchronous read: training and tools only).
     pub fn to_weights(
         &self,
         features: FeatureSet,
-        dilations: &[usize],
+        plan: &[(Stage, usize)],
         scales: (f32, f32, f32),
     ) -> ErosionWeights {
         let layers = self
@@ -148,16 +241,18 @@ impl<B: Backend> ErosionModel<B> {
             .zip(&self.bias)
             .enumerate()
             .map(|(k, (w, b))| {
-                let [outputs, inputs, kernel, _] = w.dims();
+                let (stage, dilation) = plan.get(k).copied().unwrap_or((Stage::Head, 1));
+                let [mut outputs, mut inputs, kernel, _] = w.dims();
+                if stage == Stage::Up {
+                    // burn's transposed weights are `[inputs, outputs, 2, 2]`.
+                    (inputs, outputs) = (outputs, inputs);
+                }
                 ConvLayer {
+                    stage,
                     inputs,
                     outputs,
                     kernel,
-                    dilation: if kernel == 1 {
-                        1
-                    } else {
-                        dilations.get(k).copied().unwrap_or(1)
-                    },
+                    dilation: if kernel == 3 { dilation } else { 1 },
                     weight: w.val().into_data().into_vec::<f32>().unwrap_or_default(),
                     bias: b.val().into_data().into_vec::<f32>().unwrap_or_default(),
                 }
@@ -178,15 +273,31 @@ impl<B: Backend> ErosionModel<B> {
 pub fn initial_weights(config: &ErosionTrainConfig, scales: (f32, f32, f32)) -> ErosionWeights {
     let mut rng = SplitMix::new(config.seed);
     let mut layers = Vec::new();
-    let mut inputs = config.features.inputs();
-    let shapes: Vec<(usize, usize, usize)> = config
-        .dilations
-        .iter()
-        .map(|&d| (config.hidden, 3, d))
-        .chain(std::iter::once((1, 1, 1)))
-        .collect();
-    for (outputs, kernel, dilation) in shapes {
-        let fan_in = (inputs * kernel * kernel) as f32;
+    let features = config.features.inputs();
+    let (mut fine, mut coarse, mut up, mut head) = (features, features, 0, None);
+    let plan = config.plan();
+    let heads = plan.iter().filter(|(s, _)| *s == Stage::Head).count();
+    for (stage, dilation) in plan {
+        let (inputs, outputs, kernel) = match stage {
+            Stage::Fine => (fine, config.hidden, 3),
+            Stage::Coarse => (coarse, config.hidden, 3),
+            Stage::Up => (coarse, config.hidden, 2),
+            Stage::Head => {
+                let inputs = head.unwrap_or(fine + up);
+                let left = layers
+                    .iter()
+                    .filter(|l: &&ConvLayer| l.stage == Stage::Head)
+                    .count();
+                (inputs, if left + 1 == heads { 1 } else { config.hidden }, 1)
+            }
+        };
+        // Taps per output: an up layer's output reads one cell of each input channel.
+        let taps = if stage == Stage::Up {
+            1
+        } else {
+            kernel * kernel
+        };
+        let fan_in = (inputs * taps) as f32;
         let bound = if outputs == 1 {
             (1.0 / fan_in).sqrt() * 0.1
         } else {
@@ -194,6 +305,7 @@ pub fn initial_weights(config: &ErosionTrainConfig, scales: (f32, f32, f32)) -> 
         };
         let n = outputs * inputs * kernel * kernel;
         layers.push(ConvLayer {
+            stage,
             inputs,
             outputs,
             kernel,
@@ -203,7 +315,12 @@ pub fn initial_weights(config: &ErosionTrainConfig, scales: (f32, f32, f32)) -> 
                 .collect(),
             bias: vec![0.0; outputs],
         });
-        inputs = outputs;
+        match stage {
+            Stage::Fine => fine = outputs,
+            Stage::Coarse => coarse = outputs,
+            Stage::Up => up = outputs,
+            Stage::Head => head = Some(outputs),
+        }
     }
     ErosionWeights {
         spacing_m: scales.0,
@@ -231,7 +348,7 @@ fn prepare(
     p: &TrainingPair,
     set: FeatureSet,
     margin: usize,
-    input_scale: f32,
+    (input_scale, gains): (f32, &[f32]),
     output_scale: f32,
 ) -> Prepared {
     let n = p.side + 2 * p.margin;
@@ -241,11 +358,79 @@ fn prepare(
     for j in cut..cut + side {
         noise.extend_from_slice(&p.noise[j * n + cut..j * n + cut + side]);
     }
+    let inner = side - 2 * set.reach();
+    let mut x = features(set, &noise, side, side, p.spacing, input_scale);
+    for (plane, gain) in x.chunks_exact_mut(inner * inner).zip(gains) {
+        plane.iter_mut().for_each(|v| *v *= gain);
+    }
     Prepared {
-        side: side - 2 * set.reach(),
-        features: features(set, &noise, side, side, p.spacing, input_scale),
+        side: inner,
+        features: x,
         target_side: p.side,
         target: p.target.iter().map(|t| t / output_scale).collect(),
+    }
+}
+
+/// One of the eight symmetries of a square: a transposition (x and z swapped) then mirrors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Symmetry {
+    transpose: bool,
+    flip_x: bool,
+    flip_z: bool,
+}
+
+impl Symmetry {
+    fn from_bits(bits: usize) -> Self {
+        Self {
+            transpose: bits & 1 != 0,
+            flip_x: bits & 2 != 0,
+            flip_z: bits & 4 != 0,
+        }
+    }
+
+    /// The input channel output channel `c` reads, and its sign: the slopes (channels 0 and
+    /// 1, along x and z) swap when transposed and change sign when mirrored across their axis;
+    /// the other features have no direction.
+    fn channel(self, c: usize) -> (usize, f32) {
+        let sign = |flip: bool| if flip { -1.0 } else { 1.0 };
+        match (c, self.transpose) {
+            (0, false) => (0, sign(self.flip_x)),
+            (1, false) => (1, sign(self.flip_z)),
+            (0, true) => (1, sign(self.flip_z)),
+            (1, true) => (0, sign(self.flip_x)),
+            _ => (c, 1.0),
+        }
+    }
+
+    /// Appends the `n` x `n` square from `(a, b)` of a `width`-wide plane, seen through this
+    /// symmetry, times `sign`.
+    fn copy(
+        self,
+        plane: &[f32],
+        width: usize,
+        (a, b): (usize, usize),
+        n: usize,
+        sign: f32,
+        out: &mut Vec<f32>,
+    ) {
+        if self == Self::default() {
+            for j in b..b + n {
+                out.extend(
+                    plane[j * width + a..j * width + a + n]
+                        .iter()
+                        .map(|v| v * sign),
+                );
+            }
+            return;
+        }
+        for v in 0..n {
+            for u in 0..n {
+                let (x, z) = if self.transpose { (v, u) } else { (u, v) };
+                let x = if self.flip_x { n - 1 - x } else { x };
+                let z = if self.flip_z { n - 1 - z } else { z };
+                out.push(plane[(b + z) * width + a + x] * sign);
+            }
+        }
     }
 }
 
@@ -257,6 +442,8 @@ pub struct ErosionTrainer<B: AutodiffBackend> {
     held_out: Vec<Prepared>,
     config: ErosionTrainConfig,
     scales: (f32, f32, f32),
+    /// Per feature channel, what training multiplies it by beyond the input scale.
+    gains: Vec<f32>,
     rng: SplitMix,
     iteration: usize,
     device: B::Device,
@@ -284,15 +471,34 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
         let margin = config.margin();
         let usable = |p: &&TrainingPair| p.margin >= margin && p.side >= 1;
         let spacing = train.first().map_or(1.0, |p| p.spacing);
-        let raw: Vec<f32> = train
+        // Sums of squares per feature channel, and in all.
+        let channels = config.features.inputs();
+        let mut squares = vec![(0.0f64, 0usize); channels];
+        for p in train.iter().filter(usable) {
+            let n = p.side + 2 * p.margin;
+            let x = features(config.features, &p.noise, n, n, p.spacing, 1.0);
+            let plane = x.len() / channels.max(1);
+            for (c, values) in x.chunks_exact(plane.max(1)).enumerate() {
+                let sum = values.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
+                squares[c].0 += sum;
+                squares[c].1 += values.len();
+            }
+        }
+        let total = squares.iter().map(|s| s.0).sum::<f64>();
+        let count = squares.iter().map(|s| s.1).sum::<usize>().max(1);
+        let all_rms = ((total / count as f64).sqrt() as f32).max(1e-6);
+        let input_scale = 1.0 / all_rms;
+        let gains: Vec<f32> = squares
             .iter()
-            .filter(usable)
-            .flat_map(|p| {
-                let n = p.side + 2 * p.margin;
-                features(config.features, &p.noise, n, n, p.spacing, 1.0)
+            .map(|&(sum, n)| {
+                let channel_rms = (sum / n.max(1) as f64).sqrt() as f32;
+                if config.normalize_channels && channel_rms > 1e-6 * all_rms {
+                    all_rms / channel_rms
+                } else {
+                    1.0
+                }
             })
             .collect();
-        let input_scale = 1.0 / rms(raw.into_iter()).max(1e-6);
         let output_scale = rms(train
             .iter()
             .filter(usable)
@@ -300,7 +506,8 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
         .max(1e-6);
         let scales = (spacing, input_scale, output_scale);
         let set = config.features;
-        let prepare = |p: &TrainingPair| prepare(p, set, margin, input_scale, output_scale);
+        let prepare =
+            |p: &TrainingPair| prepare(p, set, margin, (input_scale, &gains), output_scale);
         let model = ErosionModel::from_weights(&initial_weights(&config, scales), device);
         Self {
             model,
@@ -312,6 +519,7 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
             rng: SplitMix::new(config.seed ^ 0xe205),
             config,
             scales,
+            gains,
             iteration: 0,
             device: device.clone(),
         }
@@ -342,24 +550,28 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
             crop = crop.min(p.target_side);
             let a = self.rng.below(p.target_side - crop + 1);
             let b = self.rng.below(p.target_side - crop + 1);
+            let symmetry = if cfg.augment {
+                // Transposed or not: the symmetries the simulator keeps (see `augment`).
+                Symmetry::from_bits(self.rng.below(2))
+            } else {
+                Symmetry::default()
+            };
             let side = crop + 2 * reach;
             for c in 0..inputs {
                 let plane = &p.features[c * p.side * p.side..(c + 1) * p.side * p.side];
-                for j in b..b + side {
-                    xs.extend_from_slice(&plane[j * p.side + a..j * p.side + a + side]);
-                }
+                let (source, sign) = symmetry.channel(c);
+                let source_plane =
+                    &p.features[source * p.side * p.side..(source + 1) * p.side * p.side];
+                let plane = if source == c { plane } else { source_plane };
+                symmetry.copy(plane, p.side, (a, b), side, sign, &mut xs);
             }
-            for j in b..b + crop {
-                ys.extend_from_slice(
-                    &p.target[j * p.target_side + a..j * p.target_side + a + crop],
-                );
-            }
+            symmetry.copy(&p.target, p.target_side, (a, b), crop, 1.0, &mut ys);
         }
         let side = crop + 2 * reach;
         let (batch, dev) = (xs.len() / (inputs * side * side), &self.device);
         let x = Tensor::<B, 4>::from_data(TensorData::new(xs, [batch, inputs, side, side]), dev);
         let y = Tensor::<B, 4>::from_data(TensorData::new(ys, [batch, 1, crop, crop]), dev);
-        let diff = self.model.forward(x, &cfg.dilations) - y;
+        let diff = self.model.forward(x, &cfg.plan()) - y;
         let loss = (diff.clone() * diff).mean();
         let value = loss
             .clone()
@@ -392,7 +604,7 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
                     p,
                     self.config.features,
                     margin,
-                    self.scales.1,
+                    (self.scales.1, &self.gains),
                     self.scales.2,
                 )
             })
@@ -411,7 +623,7 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
                 ),
                 &self.device,
             );
-            let out = model.forward(x, &self.config.dilations);
+            let out = model.forward(x, &self.config.plan());
             let out = out.into_data().into_vec::<f32>().unwrap_or_default();
             err.extend(out.iter().zip(&p.target).map(|(o, t)| o - t));
             depth.extend(p.target.iter().copied());
@@ -419,10 +631,70 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
         rms(err.into_iter()) / rms(depth.into_iter()).max(1e-12)
     }
 
-    /// The model as plain weights.
+    /// What training multiplies each feature channel by beyond the input scale (all 1 without
+    /// [`ErosionTrainConfig::normalize_channels`]).
+    pub fn channel_gains(&self) -> &[f32] {
+        &self.gains
+    }
+
+    /// The model as plain weights, the channel gains folded into the layers that read the
+    /// features.
     pub fn weights(&self) -> ErosionWeights {
-        self.model
-            .valid()
-            .to_weights(self.config.features, &self.config.dilations, self.scales)
+        let mut weights =
+            self.model
+                .valid()
+                .to_weights(self.config.features, &self.config.plan(), self.scales);
+        let channels = self.gains.len();
+        let first_fine = weights.layers.iter().position(|l| l.stage == Stage::Fine);
+        let first_coarse = weights.layers.iter().position(|l| l.stage == Stage::Coarse);
+        // Without fine layers the head's first layer reads the features first.
+        let first_head = first_fine
+            .is_none()
+            .then(|| weights.layers.iter().position(|l| l.stage == Stage::Head))
+            .flatten();
+        for k in [first_fine, first_coarse, first_head].into_iter().flatten() {
+            let l = &mut weights.layers[k];
+            let taps = l.kernel * l.kernel;
+            for (i, w) in l.weight.iter_mut().enumerate() {
+                let c = (i / taps) % l.inputs;
+                if c < channels {
+                    *w *= self.gains[c];
+                }
+            }
+        }
+        weights
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::erosion::test_field;
+
+    #[test]
+    fn a_turned_crop_has_the_features_of_the_turned_ground() {
+        let set = FeatureSet::default();
+        let (n, r) = (40, set.reach());
+        let inner = n - 2 * r;
+        let heights = test_field(n, n, 3, 5);
+        let planes = features(set, &heights, n, n, 2.0, 1.0);
+        for bits in 0..8 {
+            let symmetry = Symmetry::from_bits(bits);
+            let mut turned = Vec::new();
+            symmetry.copy(&heights, n, (0, 0), n, 1.0, &mut turned);
+            let expected = features(set, &turned, n, n, 2.0, 1.0);
+            let mut seen = Vec::new();
+            for c in 0..set.inputs() {
+                let (source, sign) = symmetry.channel(c);
+                let plane = &planes[source * inner * inner..(source + 1) * inner * inner];
+                symmetry.copy(plane, inner, (0, 0), inner, sign, &mut seen);
+            }
+            for (k, (a, b)) in seen.iter().zip(&expected).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "{symmetry:?}: value {k}, {a} against {b}"
+                );
+            }
+        }
     }
 }

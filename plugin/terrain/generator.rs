@@ -146,19 +146,14 @@ impl TerrainGenerator {
         let Some((net, strength)) = &self.erosion else {
             return (self.noise_window(ix0, iz0, nx, nz), vec![0.0; nx * nz]);
         };
-        let m = net.margin();
-        let (wx, wz) = (nx + 2 * m, nz + 2 * m);
-        let noise = self.noise_window(ix0 - m as i64, iz0 - m as i64, wx, wz);
-        let residual = net.residual(&noise, wx, wz, self.spacing as f32);
-        let mut out = Vec::with_capacity(nx * nz);
-        let mut change = Vec::with_capacity(nx * nz);
-        for j in 0..nz {
-            for i in 0..nx {
-                let r = strength * residual.get(j * nx + i).copied().unwrap_or(0.0);
-                out.push(noise[(j + m) * wx + i + m] + r);
-                change.push(r);
-            }
-        }
+        let (residual, noise) = net.residual_at(
+            |x, z, nx, nz| self.noise_window(x, z, nx, nz),
+            (ix0, iz0),
+            (nx, nz),
+            self.spacing as f32,
+        );
+        let change: Vec<f32> = residual.iter().map(|r| strength * r).collect();
+        let out = noise.iter().zip(&change).map(|(n, c)| n + c).collect();
         (out, change)
     }
 

@@ -165,15 +165,15 @@ impl ErodedBlocks {
             let Some((net, strength)) = g.erosion() else {
                 return Arc::new(vec![0.0; side * side]);
             };
-            let (s, m) = (side as i64, net.margin());
-            let w = side + 2 * m;
-            let noise = assemble(
-                (bx * s - m as i64, bz * s - m as i64),
-                (w, w),
-                side,
-                |x, z| self.noise_block(g, x, z),
+            let s = side as i64;
+            let (residual, _) = net.residual_at(
+                |x0, z0, nx, nz| {
+                    assemble((x0, z0), (nx, nz), side, |x, z| self.noise_block(g, x, z))
+                },
+                (bx * s, bz * s),
+                (side, side),
+                g.spacing() as f32,
             );
-            let residual = net.residual(&noise, w, w, g.spacing() as f32);
             // As `ground_window` scales it, cell by cell.
             Arc::new(
                 (0..side * side)
@@ -272,15 +272,21 @@ mod tests {
 
     #[test]
     fn every_level_cut_from_blocks_equals_its_own_window() {
+        use crate::erosion::net::tests::{tiny_two_scale, tiny_weights};
+        for weights in [tiny_weights(3), tiny_two_scale(3)] {
+            levels_cut_from_blocks_equal_their_own_windows(weights);
+        }
+    }
+
+    fn levels_cut_from_blocks_equal_their_own_windows(weights: crate::erosion::ErosionWeights) {
         use crate::config::{DEFAULT_WORLD_RON, parse_world};
         use crate::erosion::ErosionNet;
-        use crate::erosion::net::tests::tiny_weights;
         use crate::terrain::TerrainGenerator;
 
         let world = parse_world(DEFAULT_WORLD_RON, "default.world.ron").unwrap();
         let g = TerrainGenerator::new(&world)
             .unwrap()
-            .with_erosion(Arc::new(ErosionNet::new(tiny_weights(3))), 1.0);
+            .with_erosion(Arc::new(ErosionNet::new(weights)), 1.0);
         let bits = |v: &[f32]| v.iter().map(|h| h.to_bits()).collect::<Vec<_>>();
         // A ground query where no chunk made blocks makes none, and gives the blocks' bits.
         let (x0, z0) = g.chunk_origin(ChunkCoord::new(2, -5));

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use aigc_world::ai::backend::erosion_residual_burn;
 use aigc_world::config::{DEFAULT_WORLD_RON, WorldConfig, parse_world};
+use aigc_world::erosion::model::{ErosionTrainConfig, initial_weights};
 use aigc_world::erosion::pairs::{make_pair, make_pair_averaged};
 use aigc_world::erosion::{ErosionNet, ErosionParams, ErosionWeights, height_hash};
 use aigc_world::prelude::*;
@@ -182,6 +183,44 @@ fn burn_and_the_plain_inference_agree() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(worst < 1e-3 * weights.output_scale.max(1.0), "{worst}");
+}
+
+#[test]
+fn burn_and_the_plain_inference_agree_on_a_two_scale_model() {
+    let config = ErosionTrainConfig {
+        dilations: vec![1, 2],
+        coarse_dilations: vec![1, 2, 4, 8],
+        hidden: 6,
+        ..ErosionTrainConfig::default()
+    };
+    let weights = initial_weights(&config, (1.0, 0.2, 3.0));
+    assert!(weights.is_two_scale());
+    // Nine layers, as `train_erosion --dilations 1,2 --coarse-dilations 1,2,4,8` writes: the
+    // file reads back.
+    assert_eq!(weights.layers.len(), 9);
+    assert_eq!(
+        ErosionWeights::from_bytes(&weights.to_bytes()),
+        Ok(weights.clone())
+    );
+    let net = ErosionNet::new(weights.clone());
+    assert_eq!(net.margin(), config.margin());
+    let (plain, _) = generators();
+    let n = 2 * net.margin() + 24;
+    let (x0, z0) = plain.chunk_origin(HERE);
+    let (ix, iz) = ((x0 / plain.spacing()) as i64, (z0 / plain.spacing()) as i64);
+    let noise = plain.noise_window(ix, iz, n, n);
+    let ours = net.residual(&noise, n, n, 1.0);
+    let burn = erosion_residual_burn(&weights, &noise, n);
+    assert_eq!(ours.len(), 24 * 24);
+    assert_eq!(burn.len(), ours.len());
+    let scale = ours.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0);
+    let worst = ours
+        .iter()
+        .zip(&burn)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4 * scale.max(1.0), "{worst} of {scale}");
 }
 
 fn eroded_world(model: &str) -> String {

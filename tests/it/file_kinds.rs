@@ -13,7 +13,7 @@ use aigc_world::ai::nca::NcaWeights;
 use aigc_world::config::{DEFAULT_WORLD_RON, WorldKind};
 use aigc_world::dialogue::llm::{DEFAULT_LANGUAGE_RON, LanguageSettingsKind};
 use aigc_world::dialogue::{DEFAULT_GRAMMAR_RON, GrammarKind};
-use aigc_world::erosion::{ConvLayer, ErosionModelKind, ErosionWeights, FeatureSet};
+use aigc_world::erosion::{ConvLayer, ErosionModelKind, ErosionWeights, FeatureSet, Stage};
 use aigc_world::kinds::{
     Active, ActiveChanged, FileAsset, FileKind, FileKindPlugin, FileKindSystems, FileSlot,
     FileStatus, SlotChange, kind_for_path, registry,
@@ -81,6 +81,7 @@ fn erosion_weights(scale: f32) -> ErosionWeights {
         output_scale: scale,
         features: FeatureSet::SlopeRelief,
         layers: vec![ConvLayer {
+            stage: Stage::Head,
             inputs: 3,
             outputs: 1,
             kernel: 3,

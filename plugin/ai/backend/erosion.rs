@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::{Cpu, CpuTrain};
 use crate::erosion::features::features;
 use crate::erosion::model::{
-    ErosionModel, ErosionTrainConfig, ErosionTrainer as Trainer, TrainingPair,
+    ErosionModel, ErosionTrainConfig, ErosionTrainer as Trainer, TrainingPair, plan_of,
 };
 use crate::erosion::weights::ErosionWeights;
 
@@ -53,6 +53,11 @@ impl ErosionTrainer {
         self.inner.error_on(pairs)
     }
 
+    /// What training multiplies each feature channel by beyond the input scale.
+    pub fn channel_gains(&self) -> &[f32] {
+        self.inner.channel_gains()
+    }
+
     /// The trained model.
     pub fn weights(&self) -> ErosionWeights {
         self.inner.weights()
@@ -70,9 +75,9 @@ pub fn erosion_residual_burn(weights: &ErosionWeights, noise: &[f32], n: usize) 
     }
     let device = Default::default();
     let model = ErosionModel::<Cpu>::from_weights(weights, &device);
-    let dilations: Vec<usize> = weights.layers.iter().map(|l| l.dilation).collect();
+    let plan = plan_of(weights);
     let x = Tensor::<Cpu, 4>::from_data(TensorData::new(x, [1, set.inputs(), side, side]), &device);
-    let out = model.forward(x, &dilations);
+    let out = model.forward(x, &plan);
     let mut out = out.into_data().into_vec::<f32>().unwrap_or_default();
     out.iter_mut().for_each(|v| *v *= weights.output_scale);
     out
