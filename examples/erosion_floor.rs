@@ -21,6 +21,11 @@
 //! of the same runs on the same margin, on noise with every height moved by up to N millimetres
 //! (uniform, a hash of the cell), scored the same way. If moving the ground by a hair moves the
 //! simulator's result by much of its depth, that much of the target is beyond any smooth model.
+//!
+//! `--symmetry 1` also runs the same means on the square transposed, mirrored along x, and
+//! turned half round, each turned back before scoring: how far the simulator is from treating
+//! every direction alike, which says whether training on turned squares can help.
+//! `--isotropic 1` measures all of it with [`ErosionParams::isotropic`] on.
 
 use aigc_world::ai::nca::rng::SplitMix;
 use aigc_world::config::parse_world;
@@ -33,6 +38,8 @@ struct Args {
     runs: usize,
     squares: usize,
     perturb_mm: usize,
+    symmetry: bool,
+    isotropic: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -41,6 +48,8 @@ fn parse_args() -> Result<Args, String> {
         runs: 4,
         squares: 12,
         perturb_mm: 0,
+        symmetry: false,
+        isotropic: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,9 +63,11 @@ fn parse_args() -> Result<Args, String> {
             "--runs" => args.runs = value.clamp(1, 64),
             "--squares" => args.squares = value.max(1),
             "--perturb-mm" => args.perturb_mm = value,
+            "--symmetry" => args.symmetry = value != 0,
+            "--isotropic" => args.isotropic = value != 0,
             other => {
                 return Err(format!(
-                    "unknown option {other}\nusage: erosion_floor [--margin N] [--runs N] [--squares N] [--perturb-mm N]"
+                    "unknown option {other}\nusage: erosion_floor [--margin N] [--runs N] [--squares N] [--perturb-mm N] [--symmetry 0|1] [--isotropic 0|1]"
                 ));
             }
         }
@@ -124,13 +135,63 @@ fn perturbed_mean(
     sum.iter().map(|s| s / runs as f32).collect()
 }
 
+/// Where cell `(i, j)` of an `n` x `n` square goes: transposed, then mirrored along x and z.
+fn turn((transpose, flip_x, flip_z): (bool, bool, bool), i: usize, j: usize, n: usize) -> usize {
+    let (x, z) = if transpose { (j, i) } else { (i, j) };
+    let x = if flip_x { n - 1 - x } else { x };
+    let z = if flip_z { n - 1 - z } else { z };
+    z * n + x
+}
+
+/// The mean height change of `runs` runs on the square plus the simulator's margin, turned by
+/// `symmetry` before the simulator runs and turned back after.
+fn turned_mean(
+    generator: &TerrainGenerator,
+    at: (i64, i64),
+    side: usize,
+    params: &ErosionParams,
+    runs: usize,
+    symmetry: (bool, bool, bool),
+) -> Vec<f32> {
+    let m = params.margin();
+    let tile = noise_tile(generator, at.0, at.1, side, m);
+    let n = tile.nx;
+    let mut turned = tile.clone();
+    for j in 0..n {
+        for i in 0..n {
+            turned.heights[turn(symmetry, i, j, n)] = tile.heights[j * n + i];
+        }
+    }
+    let mut sum = vec![0.0f32; side * side];
+    for run in 0..runs {
+        let mut eroded = turned.clone();
+        erode(
+            &mut eroded,
+            &ErosionParams {
+                seed: params.seed ^ (run as u32).wrapping_mul(0x9e37_79b9),
+                ..params.clone()
+            },
+        );
+        for j in 0..side {
+            for i in 0..side {
+                let k = turn(symmetry, i + m, j + m, n);
+                sum[j * side + i] += eroded.heights[k] - turned.heights[k];
+            }
+        }
+    }
+    sum.iter().map(|s| s / runs as f32).collect()
+}
+
 fn run() -> Result<(), String> {
     let args = parse_args()?;
     let path = "assets/worlds/default.world.ron";
     let src = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let config = parse_world(&src, path).map_err(|e| e.to_string())?;
     let generator = TerrainGenerator::new(&config).map_err(|e| e.to_string())?;
-    let params = ErosionParams::default();
+    let params = ErosionParams {
+        isotropic: args.isotropic,
+        ..ErosionParams::default()
+    };
     // Other seeds than the target's own run, so the mean is independent of it.
     let others = ErosionParams {
         seed: params.seed ^ 0x5eed_0f10,
@@ -140,6 +201,12 @@ fn run() -> Result<(), String> {
     let mut rng = SplitMix::new(77);
     let (mut wide, mut same, mut moved) = (Ratio::default(), Ratio::default(), Ratio::default());
     let mut depth_m = 0.0f64;
+    const TURNS: [(&str, (bool, bool, bool)); 3] = [
+        ("transposed", (true, false, false)),
+        ("mirrored_x", (false, true, false)),
+        ("half_turned", (false, true, true)),
+    ];
+    let mut turns: Vec<Ratio> = TURNS.iter().map(|_| Ratio::default()).collect();
     let mut done = 0;
     while done < args.squares {
         let x = 6000.0 + f64::from(rng.next_f32()) * 4000.0;
@@ -158,6 +225,12 @@ fn run() -> Result<(), String> {
         if args.perturb_mm > 0 {
             let mean = perturbed_mean(&generator, at, side, &others, args.runs, args.perturb_mm);
             moved.add(&mean, &target.target);
+        }
+        if args.symmetry {
+            for ((_, symmetry), ratio) in TURNS.iter().zip(&mut turns) {
+                let mean = turned_mean(&generator, at, side, &others, args.runs, *symmetry);
+                ratio.add(&mean, &target.target);
+            }
         }
         done += 1;
         depth_m = (same.depth / (done * side * side) as f64).sqrt();
@@ -179,6 +252,14 @@ fn run() -> Result<(), String> {
         wide.percent(),
         same.percent()
     );
+    if args.symmetry {
+        let figures: Vec<String> = TURNS
+            .iter()
+            .zip(&turns)
+            .map(|((name, _), ratio)| format!("{name}_pct={:.1}", ratio.percent()))
+            .collect();
+        println!("erosion_floor: {}", figures.join(" "));
+    }
     if args.perturb_mm > 0 {
         println!(
             "erosion_floor: perturbed_mm={} same_margin_perturbed_pct={:.1}",

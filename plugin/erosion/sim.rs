@@ -3,8 +3,9 @@
 //!
 //! It is the ground truth the learned model imitates and the source of its training pairs; it
 //! also runs directly on small tiles for previews and comparisons. It is deterministic: droplets
-//! are seeded from their world-grid cell and [`ErosionParams::seed`], start in row-major order,
-//! and the thermal pass updates every cell at once from the previous state. Droplets that would
+//! are seeded from their world-grid cell and [`ErosionParams::seed`], start in row-major order
+//! (or, [`ErosionParams::isotropic`], in hashed passes), and the thermal pass updates every cell
+//! at once from the previous state. Droplets that would
 //! leave the tile stop, so the outer [`ErosionParams::margin`] cells of a tile are less eroded than
 //! the middle: callers simulate a tile larger than the area they keep.
 //!
@@ -47,6 +48,13 @@ pub struct ErosionParams {
     pub thermal_rate: f32,
     /// Seed of the droplets' start positions.
     pub seed: u32,
+    /// Treat every direction alike: droplets start in passes of one per cell, each pass in an
+    /// order hashed from the cells' world positions, and take material around the cell nearest
+    /// them. Off (the default, which the shipped model was trained on), droplets start in
+    /// row-major order and take material around the corner cell of their square, half a cell
+    /// towards -x and -z: the same ground transposed or mirrored erodes differently
+    /// (`erosion_floor --symmetry 1`).
+    pub isotropic: bool,
 }
 
 impl Default for ErosionParams {
@@ -67,6 +75,7 @@ impl Default for ErosionParams {
             talus: 1.0,
             thermal_rate: 0.25,
             seed: 0x0e05_1017,
+            isotropic: false,
         }
     }
 }
@@ -177,79 +186,104 @@ fn hydraulic(tile: &mut HeightTile, p: &ErosionParams) {
     let spacing = tile.spacing.max(1e-3);
     let inside =
         |x: f32, z: f32| x >= 0.0 && z >= 0.0 && x < (nx - 1) as f32 && z < (nz - 1) as f32;
-    for j in 0..nz - 1 {
-        for i in 0..nx - 1 {
-            let (wx, wz) = ((tile.ix0 + i as i64) as i32, (tile.iz0 + j as i64) as i32);
-            for k in 0..p.droplets_per_cell {
-                let seed = hash::mix(p.seed ^ k.wrapping_mul(0x2c1b_3c6d));
-                let bits = hash::point(wx, wz, seed);
-                let (mut x, mut z) = (i as f32 + unit(bits), j as f32 + unit(hash::mix(bits)));
-                // `i + 0.99999994` rounds up to `i + 1` in f32: in the last row or column that
-                // start is outside, and its bilinear lookup would read past the tile.
-                if !inside(x, z) {
-                    continue;
-                }
-                let (mut dx, mut dz) = (0.0f32, 0.0f32);
-                let (mut speed, mut water, mut sediment) = (1.0f32, 1.0f32, 0.0f32);
-                for _ in 0..p.lifetime {
-                    let (h, gx, gz) = height_and_gradient(tile, x, z);
-                    dx = dx * p.inertia - gx * (1.0 - p.inertia);
-                    dz = dz * p.inertia - gz * (1.0 - p.inertia);
-                    let len = (dx * dx + dz * dz).sqrt();
-                    if len < 1e-6 {
-                        break;
-                    }
-                    dx /= len;
-                    dz /= len;
-                    let (cx, cz) = (x as usize, z as usize);
-                    let (u, v) = (x - cx as f32, z - cz as f32);
-                    let (nx2, nz2) = (x + dx, z + dz);
-                    if !inside(nx2, nz2) {
-                        break;
-                    }
-                    let (h2, _, _) = height_and_gradient(tile, nx2, nz2);
-                    let drop = h - h2;
-                    let capacity = (drop / spacing).max(p.min_slope) * speed * water * p.capacity;
-                    if drop < 0.0 || sediment > capacity {
-                        // Uphill: fill the hollow behind; overloaded: drop part of the load.
-                        let amount = if drop < 0.0 {
-                            sediment.min(-drop)
-                        } else {
-                            (sediment - capacity) * p.deposit_rate
-                        };
-                        sediment -= amount;
-                        let cells = [
-                            (cx, cz, (1.0 - u) * (1.0 - v)),
-                            (cx + 1, cz, u * (1.0 - v)),
-                            (cx, cz + 1, (1.0 - u) * v),
-                            (cx + 1, cz + 1, u * v),
-                        ];
-                        for (ci, cj, w) in cells {
-                            tile.heights[cj * nx + ci] += amount * w;
-                        }
-                    } else {
-                        // Never dig below the point the droplet moves to.
-                        let amount = ((capacity - sediment) * p.erode_rate)
-                            .min(drop)
-                            .min(p.max_erode);
-                        let mut taken = 0.0;
-                        for &(ox, oz, w) in &brush {
-                            let (bi, bj) = (cx as i64 + i64::from(ox), cz as i64 + i64::from(oz));
-                            if bi < 0 || bj < 0 || bi >= nx as i64 || bj >= nz as i64 {
-                                continue;
-                            }
-                            let cell = &mut tile.heights[bj as usize * nx + bi as usize];
-                            *cell -= amount * w;
-                            taken += amount * w;
-                        }
-                        sediment += taken;
-                    }
-                    speed = (speed * speed + drop / spacing * p.gravity).max(0.0).sqrt();
-                    water *= 1.0 - p.evaporation;
-                    x = nx2;
-                    z = nz2;
+    // Where and in which order droplets start: (cell column, cell row, droplet of the cell).
+    let mut starts: Vec<(usize, usize, u32)> = Vec::new();
+    if p.isotropic {
+        let mut cells: Vec<(u32, usize, usize)> = Vec::with_capacity((nx - 1) * (nz - 1));
+        for k in 0..p.droplets_per_cell {
+            cells.clear();
+            let order = hash::mix(p.seed ^ 0x0bde_5eed ^ k.wrapping_mul(0x632b_e5ab));
+            for j in 0..nz - 1 {
+                for i in 0..nx - 1 {
+                    let (wx, wz) = ((tile.ix0 + i as i64) as i32, (tile.iz0 + j as i64) as i32);
+                    cells.push((hash::point(wx, wz, order), i, j));
                 }
             }
+            cells.sort_unstable();
+            starts.extend(cells.iter().map(|&(_, i, j)| (i, j, k)));
+        }
+    } else {
+        for j in 0..nz - 1 {
+            for i in 0..nx - 1 {
+                starts.extend((0..p.droplets_per_cell).map(|k| (i, j, k)));
+            }
+        }
+    }
+    for (i, j, k) in starts {
+        let (wx, wz) = ((tile.ix0 + i as i64) as i32, (tile.iz0 + j as i64) as i32);
+        let seed = hash::mix(p.seed ^ k.wrapping_mul(0x2c1b_3c6d));
+        let bits = hash::point(wx, wz, seed);
+        let (mut x, mut z) = (i as f32 + unit(bits), j as f32 + unit(hash::mix(bits)));
+        // `i + 0.99999994` rounds up to `i + 1` in f32: in the last row or column that
+        // start is outside, and its bilinear lookup would read past the tile.
+        if !inside(x, z) {
+            continue;
+        }
+        let (mut dx, mut dz) = (0.0f32, 0.0f32);
+        let (mut speed, mut water, mut sediment) = (1.0f32, 1.0f32, 0.0f32);
+        for _ in 0..p.lifetime {
+            let (h, gx, gz) = height_and_gradient(tile, x, z);
+            dx = dx * p.inertia - gx * (1.0 - p.inertia);
+            dz = dz * p.inertia - gz * (1.0 - p.inertia);
+            let len = (dx * dx + dz * dz).sqrt();
+            if len < 1e-6 {
+                break;
+            }
+            dx /= len;
+            dz /= len;
+            let (cx, cz) = (x as usize, z as usize);
+            let (u, v) = (x - cx as f32, z - cz as f32);
+            let (nx2, nz2) = (x + dx, z + dz);
+            if !inside(nx2, nz2) {
+                break;
+            }
+            let (h2, _, _) = height_and_gradient(tile, nx2, nz2);
+            let drop = h - h2;
+            let capacity = (drop / spacing).max(p.min_slope) * speed * water * p.capacity;
+            if drop < 0.0 || sediment > capacity {
+                // Uphill: fill the hollow behind; overloaded: drop part of the load.
+                let amount = if drop < 0.0 {
+                    sediment.min(-drop)
+                } else {
+                    (sediment - capacity) * p.deposit_rate
+                };
+                sediment -= amount;
+                let cells = [
+                    (cx, cz, (1.0 - u) * (1.0 - v)),
+                    (cx + 1, cz, u * (1.0 - v)),
+                    (cx, cz + 1, (1.0 - u) * v),
+                    (cx + 1, cz + 1, u * v),
+                ];
+                for (ci, cj, w) in cells {
+                    tile.heights[cj * nx + ci] += amount * w;
+                }
+            } else {
+                // Never dig below the point the droplet moves to.
+                let amount = ((capacity - sediment) * p.erode_rate)
+                    .min(drop)
+                    .min(p.max_erode);
+                let mut taken = 0.0;
+                // Around the nearest cell when isotropic, else the square's corner.
+                let (bx, bz) = if p.isotropic {
+                    ((x + 0.5) as i64, (z + 0.5) as i64)
+                } else {
+                    (cx as i64, cz as i64)
+                };
+                for &(ox, oz, w) in &brush {
+                    let (bi, bj) = (bx + i64::from(ox), bz + i64::from(oz));
+                    if bi < 0 || bj < 0 || bi >= nx as i64 || bj >= nz as i64 {
+                        continue;
+                    }
+                    let cell = &mut tile.heights[bj as usize * nx + bi as usize];
+                    *cell -= amount * w;
+                    taken += amount * w;
+                }
+                sediment += taken;
+            }
+            speed = (speed * speed + drop / spacing * p.gravity).max(0.0).sqrt();
+            water *= 1.0 - p.evaporation;
+            x = nx2;
+            z = nz2;
         }
     }
 }
@@ -353,6 +387,60 @@ mod tests {
         erode(&mut a, &params);
         erode(&mut b, &params);
         assert_ne!(a.heights, b.heights, "another place, other droplets");
+    }
+
+    #[test]
+    fn isotropic_droplets_erode_a_mirrored_ground_alike() {
+        // Ground with every symmetry of the square: the erosion should have them too, but for
+        // the droplets' chance.
+        let n = 48;
+        let c = (n - 1) as f32 / 2.0;
+        let ground = HeightTile {
+            ix0: 0,
+            iz0: 0,
+            nx: n,
+            nz: n,
+            spacing: 1.0,
+            heights: (0..n * n)
+                .map(|k| {
+                    let (x, z) = ((k % n) as f32 - c, (k / n) as f32 - c);
+                    let r = (x * x + z * z).sqrt();
+                    0.03 * r * r + 1.5 * (r * 0.7).sin()
+                })
+                .collect(),
+        };
+        // RMS of the change minus its mirror image across x, over the RMS change.
+        let asymmetry = |isotropic: bool| {
+            let mut t = ground.clone();
+            erode(
+                &mut t,
+                &ErosionParams {
+                    isotropic,
+                    ..ErosionParams::default()
+                },
+            );
+            let change: Vec<f32> = t
+                .heights
+                .iter()
+                .zip(&ground.heights)
+                .map(|(a, b)| a - b)
+                .collect();
+            let (mut diff, mut depth) = (0.0f64, 0.0f64);
+            for j in 0..n {
+                for i in 0..n {
+                    let (a, b) = (change[j * n + i], change[j * n + n - 1 - i]);
+                    diff += f64::from(a - b).powi(2);
+                    depth += f64::from(a).powi(2);
+                }
+            }
+            (diff / depth).sqrt()
+        };
+        let (row_major, isotropic) = (asymmetry(false), asymmetry(true));
+        eprintln!("asymmetry: row-major {row_major:.3}, isotropic {isotropic:.3}");
+        assert!(
+            isotropic < 0.75 * row_major,
+            "{isotropic} against {row_major}"
+        );
     }
 
     #[test]
