@@ -184,6 +184,10 @@ impl ErosionNet {
                         // do.
                         let side = |n: usize| n.saturating_sub(2 * reach.branches);
                         let (sx, sz) = (side(fx), side(fz));
+                        if up.is_none() && (fine.1, fine.2) == (sx, sz) {
+                            // One scale: the fine planes are the head's input as they are.
+                            return std::mem::take(&mut fine);
+                        }
                         let mut merged = crop(&fine, (0, 0), (sx, sz));
                         if let Some(up) = &up {
                             let off = reach.branches - 2 * reach.coarse;
@@ -198,7 +202,12 @@ impl ErosionNet {
                     head = Some(step(&input));
                 }
             }
-            if fine.0.is_empty() || head.as_ref().is_some_and(|h| h.0.is_empty()) {
+            let empty = match layer.stage {
+                Stage::Fine => fine.0.is_empty(),
+                Stage::Head => head.as_ref().is_none_or(|h| h.0.is_empty()),
+                Stage::Coarse | Stage::Up => false,
+            };
+            if empty {
                 // Too small a window.
                 return Vec::new();
             }
