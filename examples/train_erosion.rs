@@ -56,6 +56,22 @@ struct Args {
     config: ErosionTrainConfig,
 }
 
+/// A comma-separated list of positive dilations.
+fn dilations(flag: &str, list: String) -> Result<Vec<usize>, String> {
+    let list = list
+        .split(',')
+        .map(|d| {
+            d.trim()
+                .parse::<usize>()
+                .map_err(|e| format!("{flag}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if list.is_empty() || list.contains(&0) {
+        return Err(format!("{flag}: dilations are positive, comma-separated"));
+    }
+    Ok(list)
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         world: "assets/worlds/default.world.ron".into(),
@@ -91,32 +107,8 @@ fn parse_args() -> Result<Args, String> {
             "--minutes" => args.minutes = number(value()?)?,
             "--iterations" => args.config.iterations = number(value()?)? as usize,
             "--hidden" => args.config.hidden = (number(value()?)? as usize).clamp(1, 64),
-            "--dilations" => {
-                args.config.dilations = value()?
-                    .split(',')
-                    .map(|d| {
-                        d.trim()
-                            .parse::<usize>()
-                            .map_err(|e| format!("{flag}: {e}"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                if args.config.dilations.is_empty() || args.config.dilations.contains(&0) {
-                    return Err(format!("{flag}: dilations are positive, comma-separated"));
-                }
-            }
-            "--coarse-dilations" => {
-                args.config.coarse_dilations = value()?
-                    .split(',')
-                    .map(|d| {
-                        d.trim()
-                            .parse::<usize>()
-                            .map_err(|e| format!("{flag}: {e}"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                if args.config.coarse_dilations.contains(&0) {
-                    return Err(format!("{flag}: dilations are positive, comma-separated"));
-                }
-            }
+            "--dilations" => args.config.dilations = dilations(&flag, value()?)?,
+            "--coarse-dilations" => args.config.coarse_dilations = dilations(&flag, value()?)?,
             "--features" => {
                 args.config.features = match value()?.as_str() {
                     "slope-relief" => FeatureSet::SlopeRelief,

@@ -260,6 +260,27 @@ pub(crate) mod tests {
     use crate::erosion::FeatureSet;
     use crate::erosion::test_field as field;
 
+    /// A layer with made-up weights, varied by `salt`.
+    fn made_up_layer(
+        stage: Stage,
+        (inputs, outputs): (usize, usize),
+        (kernel, dilation): (usize, usize),
+        salt: usize,
+    ) -> ConvLayer {
+        let n = outputs * inputs * kernel * kernel;
+        ConvLayer {
+            stage,
+            inputs,
+            outputs,
+            kernel,
+            dilation,
+            weight: (0..n)
+                .map(|i| ((i * 7 + salt) % 13) as f32 * 0.05 - 0.3)
+                .collect(),
+            bias: (0..outputs).map(|i| (i % 3) as f32 * 0.1 - 0.05).collect(),
+        }
+    }
+
     /// A small model with made-up weights: `hidden` channels, dilations 1 and 2, a 1x1 head.
     pub(crate) fn tiny_weights(hidden: usize) -> ErosionWeights {
         tiny_weights_reading(FeatureSet::default(), hidden)
@@ -267,33 +288,16 @@ pub(crate) mod tests {
 
     /// The same, reading `features`.
     pub(crate) fn tiny_weights_reading(features: FeatureSet, hidden: usize) -> ErosionWeights {
-        let layer = |inputs: usize, outputs: usize, kernel: usize, dilation: usize, salt: usize| {
-            let n = outputs * inputs * kernel * kernel;
-            ConvLayer {
-                stage: if outputs == 1 {
-                    Stage::Head
-                } else {
-                    Stage::Fine
-                },
-                inputs,
-                outputs,
-                kernel,
-                dilation,
-                weight: (0..n)
-                    .map(|i| ((i * 7 + salt) % 13) as f32 * 0.05 - 0.3)
-                    .collect(),
-                bias: (0..outputs).map(|i| (i % 3) as f32 * 0.1 - 0.05).collect(),
-            }
-        };
+        let f = features.inputs();
         ErosionWeights {
             spacing_m: 1.0,
             input_scale: 1.0,
             output_scale: 0.5,
             features,
             layers: vec![
-                layer(features.inputs(), hidden, 3, 1, 1),
-                layer(hidden, hidden, 3, 2, 2),
-                layer(hidden, 1, 1, 1, 3),
+                made_up_layer(Stage::Fine, (f, hidden), (3, 1), 1),
+                made_up_layer(Stage::Fine, (hidden, hidden), (3, 2), 2),
+                made_up_layer(Stage::Head, (hidden, 1), (1, 1), 3),
             ],
         }
     }
@@ -302,33 +306,19 @@ pub(crate) mod tests {
     /// (dilations 1 and 2), the up layer and two head layers.
     pub(crate) fn tiny_two_scale(hidden: usize) -> ErosionWeights {
         let features = FeatureSet::default();
-        let layer = |stage, inputs: usize, outputs: usize, kernel: usize, dilation, salt: usize| {
-            let n = outputs * inputs * kernel * kernel;
-            ConvLayer {
-                stage,
-                inputs,
-                outputs,
-                kernel,
-                dilation,
-                weight: (0..n)
-                    .map(|i| ((i * 5 + salt) % 11) as f32 * 0.06 - 0.29)
-                    .collect(),
-                bias: (0..outputs).map(|i| (i % 3) as f32 * 0.1 - 0.05).collect(),
-            }
-        };
-        let f = features.inputs();
+        let (f, h) = (features.inputs(), hidden);
         ErosionWeights {
             spacing_m: 1.0,
             input_scale: 1.0,
             output_scale: 0.5,
             features,
             layers: vec![
-                layer(Stage::Fine, f, hidden, 3, 1, 1),
-                layer(Stage::Coarse, f, hidden, 3, 1, 2),
-                layer(Stage::Coarse, hidden, hidden, 3, 2, 3),
-                layer(Stage::Up, hidden, hidden, 2, 1, 4),
-                layer(Stage::Head, 2 * hidden, hidden, 1, 1, 5),
-                layer(Stage::Head, hidden, 1, 1, 1, 6),
+                made_up_layer(Stage::Fine, (f, h), (3, 1), 1),
+                made_up_layer(Stage::Coarse, (f, h), (3, 1), 2),
+                made_up_layer(Stage::Coarse, (h, h), (3, 2), 3),
+                made_up_layer(Stage::Up, (h, h), (2, 1), 4),
+                made_up_layer(Stage::Head, (2 * h, h), (1, 1), 5),
+                made_up_layer(Stage::Head, (h, 1), (1, 1), 6),
             ],
         }
     }
