@@ -6,7 +6,7 @@
 //! `f32` input scale, `f32` output scale (metres per unit of output), `u32` feature set
 //! ([`FeatureSet::id`]), `u32` layer count, then per layer `u32` inputs, outputs, kernel (1, 2 or
 //! 3), dilation and [`Stage`]; then every layer's weights (`[outputs, inputs, kernel, kernel]`
-//! row-major; an [`Stage::Up`] layer's are `[inputs, outputs, 2, 2]`) and biases (`[outputs]`),
+//! row-major; a [`Stage::Up`] layer's are `[inputs, outputs, 2, 2]`) and biases (`[outputs]`),
 //! then the FNV-1a 64 hash of all bytes before it. Version 2 files have no stage field: every
 //! layer is [`Stage::Fine`] but the last, the [`Stage::Head`]. Version 1 files also have no
 //! feature set field and read [`FeatureSet::SlopeRelief`].
