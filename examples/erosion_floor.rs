@@ -120,13 +120,7 @@ fn perturbed_mean(
     let mut sum = vec![0.0f32; side * side];
     for run in 0..runs {
         let mut eroded = tile.clone();
-        erode(
-            &mut eroded,
-            &ErosionParams {
-                seed: params.seed ^ (run as u32).wrapping_mul(0x9e37_79b9),
-                ..params.clone()
-            },
-        );
+        erode(&mut eroded, &params.for_run(run));
         let after = eroded.crop(m, m, side, side).heights;
         for ((s, a), b) in sum.iter_mut().zip(&after).zip(&before) {
             *s += a - b;
@@ -165,13 +159,7 @@ fn turned_mean(
     let mut sum = vec![0.0f32; side * side];
     for run in 0..runs {
         let mut eroded = turned.clone();
-        erode(
-            &mut eroded,
-            &ErosionParams {
-                seed: params.seed ^ (run as u32).wrapping_mul(0x9e37_79b9),
-                ..params.clone()
-            },
-        );
+        erode(&mut eroded, &params.for_run(run));
         for j in 0..side {
             for i in 0..side {
                 let k = turn(symmetry, i + m, j + m, n);

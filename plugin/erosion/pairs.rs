@@ -81,12 +81,8 @@ pub fn make_pair_simulated_wider(
     let mut sum = vec![0.0f32; side * side];
     let mut first = Vec::new();
     for run in 0..runs.max(1) {
-        let run_params = ErosionParams {
-            seed: params.seed ^ (run as u32).wrapping_mul(0x9e37_79b9),
-            ..params.clone()
-        };
         let mut eroded = noise.clone();
-        erode(&mut eroded, &run_params);
+        erode(&mut eroded, &params.for_run(run));
         let after = eroded.crop(sim_margin, sim_margin, side, side);
         let change: Vec<f32> = after
             .heights

@@ -81,6 +81,16 @@ impl Default for ErosionParams {
 }
 
 impl ErosionParams {
+    /// These settings for the `run`-th of several differently seeded runs (run 0 is these
+    /// settings): training targets averaged over runs, and the tools that compare with them,
+    /// seed runs this way.
+    pub fn for_run(&self, run: usize) -> Self {
+        Self {
+            seed: self.seed ^ (run as u32).wrapping_mul(0x9e37_79b9),
+            ..self.clone()
+        }
+    }
+
     /// Cells at a tile's edge that cannot be trusted: droplets from outside the tile would have
     /// reached them. About the distance a droplet travels before it has lost most of its water.
     pub fn margin(&self) -> usize {
