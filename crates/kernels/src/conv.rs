@@ -54,6 +54,7 @@ pub fn conv2d_valid(
     #[cfg(target_arch = "x86_64")]
     if let Some(simd) = pulp::x86::V3::try_new() {
         struct Run<'a> {
+            simd: pulp::x86::V3,
             shape: ConvShape,
             weight: &'a [f32],
             bias: &'a [f32],
@@ -65,7 +66,8 @@ pub fn conv2d_valid(
             type Output = (Vec<f32>, usize, usize);
             #[inline(always)]
             fn call(self) -> Self::Output {
-                conv_body(
+                v3::conv(
+                    self.simd,
                     self.shape,
                     self.weight,
                     self.bias,
@@ -76,6 +78,7 @@ pub fn conv2d_valid(
             }
         }
         return simd.vectorize(Run {
+            simd,
             shape,
             weight,
             bias,
@@ -97,6 +100,171 @@ pub fn conv2d_valid_portable(
     relu: bool,
 ) -> (Vec<f32>, usize, usize) {
     conv_body(shape, weight, bias, input, size, relu)
+}
+
+/// Adds every tap of output `o` to the `len` cells of row `j` from column `i0`, in the
+/// (input, kernel row, kernel column) order, one multiply and one add each.
+#[inline(always)]
+fn taps_scalar(
+    shape: ConvShape,
+    weight: &[f32],
+    input: &[f32],
+    (nx, nz): (usize, usize),
+    (o, j, i0): (usize, usize, usize),
+    cells: &mut [f32],
+) {
+    let (k, d, len) = (shape.kernel, shape.dilation, cells.len());
+    for c in 0..shape.inputs {
+        let src = &input[c * nx * nz..(c + 1) * nx * nz];
+        for ky in 0..k {
+            for kx in 0..k {
+                let w = weight[((o * shape.inputs + c) * k + ky) * k + kx];
+                let start = (j + ky * d) * nx + kx * d + i0;
+                for (v, s) in cells.iter_mut().zip(&src[start..start + len]) {
+                    *v += w * s;
+                }
+            }
+        }
+    }
+}
+
+/// The AVX2 convolution: registers hold the sums of four outputs at once over 16 (or 8) cells
+/// of a row, so each input vector loaded serves four outputs and the sums stay out of memory
+/// until every tap is in. Each lane still adds its taps one by one in the portable order, a
+/// multiply then an add: the same bits.
+#[cfg(target_arch = "x86_64")]
+mod v3 {
+    use core::arch::x86_64::__m256;
+
+    use pulp::cast;
+    use pulp::x86::V3;
+
+    use super::{ConvShape, taps_scalar};
+
+    /// Outputs summed together.
+    const GROUP: usize = 4;
+
+    /// Eight input cells from `row[at..]`.
+    #[inline(always)]
+    fn load(row: &[f32], at: usize) -> __m256 {
+        let lanes: [f32; 8] = row[at..at + 8].try_into().unwrap_or([0.0; 8]);
+        cast(lanes)
+    }
+
+    /// Sums of `GROUP` outputs over `STRIPS` x 8 cells of row `j` from column `i0`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn strips<const STRIPS: usize>(
+        simd: V3,
+        shape: ConvShape,
+        taps: &[[f32; GROUP]],
+        bias: &[f32],
+        input: &[f32],
+        (nx, nz): (usize, usize),
+        (j, i0): (usize, usize),
+    ) -> [[[f32; 8]; STRIPS]; GROUP] {
+        let (k, d) = (shape.kernel, shape.dilation);
+        let mut acc: [[__m256; STRIPS]; GROUP] =
+            core::array::from_fn(|g| [simd.avx._mm256_set1_ps(bias[g]); STRIPS]);
+        let mut t = 0;
+        for c in 0..shape.inputs {
+            let src = &input[c * nx * nz..(c + 1) * nx * nz];
+            for ky in 0..k {
+                let row = &src[(j + ky * d) * nx..];
+                for kx in 0..k {
+                    let at = kx * d + i0;
+                    let cells: [__m256; STRIPS] = core::array::from_fn(|s| load(row, at + 8 * s));
+                    let w = taps[t];
+                    t += 1;
+                    for g in 0..GROUP {
+                        let wg = simd.avx._mm256_set1_ps(w[g]);
+                        for s in 0..STRIPS {
+                            acc[g][s] = simd
+                                .avx
+                                ._mm256_add_ps(acc[g][s], simd.avx._mm256_mul_ps(wg, cells[s]));
+                        }
+                    }
+                }
+            }
+        }
+        acc.map(|strips| strips.map(cast))
+    }
+
+    // Inlined into `V3::vectorize`, so the intrinsics are compiled with AVX2 on.
+    #[inline(always)]
+    pub(super) fn conv(
+        simd: V3,
+        shape: ConvShape,
+        weight: &[f32],
+        bias: &[f32],
+        input: &[f32],
+        (nx, nz): (usize, usize),
+        relu: bool,
+    ) -> (Vec<f32>, usize, usize) {
+        let span = shape.span();
+        if nx <= span || nz <= span {
+            return (Vec::new(), 0, 0);
+        }
+        let (ox, oz) = (nx - span, nz - span);
+        let plane = ox * oz;
+        let per_output = shape.inputs * shape.kernel * shape.kernel;
+        let mut out = vec![0.0f32; shape.outputs * plane];
+        let mut o0 = 0;
+        while o0 < shape.outputs {
+            let group = GROUP.min(shape.outputs - o0);
+            // The group's weights tap by tap, four outputs side by side (missing ones zero:
+            // their sums are computed and never stored).
+            let taps: Vec<[f32; GROUP]> = (0..per_output)
+                .map(|t| {
+                    core::array::from_fn(|g| {
+                        if g < group {
+                            weight[(o0 + g) * per_output + t]
+                        } else {
+                            0.0
+                        }
+                    })
+                })
+                .collect();
+            let biases: [f32; GROUP] =
+                core::array::from_fn(|g| if g < group { bias[o0 + g] } else { 0.0 });
+            for j in 0..oz {
+                let mut i = 0;
+                let store = |sums: &[[f32; 8]], i: usize, g: usize, out: &mut [f32]| {
+                    let at = (o0 + g) * plane + j * ox + i;
+                    for (s, lanes) in sums.iter().enumerate() {
+                        out[at + 8 * s..at + 8 * s + 8].copy_from_slice(lanes);
+                    }
+                };
+                while i + 16 <= ox {
+                    let sums = strips::<2>(simd, shape, &taps, &biases, input, (nx, nz), (j, i));
+                    for (g, sums) in sums.iter().enumerate().take(group) {
+                        store(sums, i, g, &mut out);
+                    }
+                    i += 16;
+                }
+                while i + 8 <= ox {
+                    let sums = strips::<1>(simd, shape, &taps, &biases, input, (nx, nz), (j, i));
+                    for (g, sums) in sums.iter().enumerate().take(group) {
+                        store(sums, i, g, &mut out);
+                    }
+                    i += 8;
+                }
+                if i < ox {
+                    for g in 0..group {
+                        let o = o0 + g;
+                        let cells = &mut out[o * plane + j * ox + i..o * plane + (j + 1) * ox];
+                        cells.iter_mut().for_each(|v| *v = bias[o]);
+                        taps_scalar(shape, weight, input, (nx, nz), (o, j, i), cells);
+                    }
+                }
+            }
+            o0 += group;
+        }
+        if relu {
+            out.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        (out, ox, oz)
+    }
 }
 
 #[inline(always)]
@@ -191,6 +359,19 @@ mod tests {
                 19,
                 23,
                 false,
+            ),
+            // 25 cells a row (16 + 8 + 1: every path of the AVX2 loop) and a group of four
+            // outputs then one of two.
+            (
+                ConvShape {
+                    inputs: 3,
+                    outputs: 6,
+                    kernel: 3,
+                    dilation: 1,
+                },
+                27,
+                9,
+                true,
             ),
         ] {
             let weight = values(
