@@ -26,11 +26,21 @@
 //! turned half round, each turned back before scoring: how far the simulator is from treating
 //! every direction alike, which says whether training on turned squares can help.
 //! `--isotropic 1` measures all of it with [`ErosionParams::isotropic`] on.
+//!
+//! `--parts 1` also scores each half of the simulator alone against the target, same seed:
+//! droplets without the thermal passes, and the thermal passes on the bare noise. It says how
+//! much of the target is the local slumping a few filters can follow, and how much the droplets'
+//! long paths.
+//!
+//! `--model PATH` also scores an `.erosion` model on the same squares, and splits its error and
+//! the floor's by scale: each field is averaged over squares of 3, 5, 9 and 17 cells (a box
+//! blur), and the errors are taken between the blurred fields. It says which sizes of detail a
+//! model gets right and which it misses.
 
 use aigc_world::ai::nca::rng::SplitMix;
 use aigc_world::config::parse_world;
 use aigc_world::erosion::pairs::{make_pair_averaged, make_pair_simulated_wider, noise_tile};
-use aigc_world::erosion::{ErosionParams, erode};
+use aigc_world::erosion::{ErosionNet, ErosionParams, ErosionWeights, erode};
 use aigc_world::terrain::TerrainGenerator;
 
 struct Args {
@@ -40,6 +50,8 @@ struct Args {
     perturb_mm: usize,
     symmetry: bool,
     isotropic: bool,
+    parts: bool,
+    model: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -50,14 +62,17 @@ fn parse_args() -> Result<Args, String> {
         perturb_mm: 0,
         symmetry: false,
         isotropic: false,
+        parts: false,
+        model: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .ok_or(format!("{flag} needs a value"))?
-            .parse::<usize>()
-            .map_err(|e| format!("{flag}: {e}"))?;
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        if flag == "--model" {
+            args.model = Some(value);
+            continue;
+        }
+        let value = value.parse::<usize>().map_err(|e| format!("{flag}: {e}"))?;
         match flag.as_str() {
             "--margin" => args.margin = value,
             "--runs" => args.runs = value.clamp(1, 64),
@@ -65,9 +80,10 @@ fn parse_args() -> Result<Args, String> {
             "--perturb-mm" => args.perturb_mm = value,
             "--symmetry" => args.symmetry = value != 0,
             "--isotropic" => args.isotropic = value != 0,
+            "--parts" => args.parts = value != 0,
             other => {
                 return Err(format!(
-                    "unknown option {other}\nusage: erosion_floor [--margin N] [--runs N] [--squares N] [--perturb-mm N] [--symmetry 0|1] [--isotropic 0|1]"
+                    "unknown option {other}\nusage: erosion_floor [--margin N] [--runs N] [--squares N] [--perturb-mm N] [--symmetry 0|1] [--isotropic 0|1] [--parts 0|1] [--model PATH]"
                 ));
             }
         }
@@ -92,6 +108,50 @@ impl Ratio {
 
     fn percent(&self) -> f64 {
         100.0 * (self.error / self.depth.max(1e-12)).sqrt()
+    }
+}
+
+/// Box radii of the scales a model's error is split into (0: the fields as they are).
+const SCALES: [usize; 5] = [0, 1, 2, 4, 8];
+
+/// The mean of each cell's `(2r + 1)`-cell square (cut at the edges) of an `n` x `n` field.
+fn box_blur(field: &[f32], n: usize, r: usize) -> Vec<f32> {
+    if r == 0 {
+        return field.to_vec();
+    }
+    let mut out = vec![0.0; n * n];
+    for j in 0..n {
+        for i in 0..n {
+            let (mut sum, mut count) = (0.0, 0.0);
+            for v in j.saturating_sub(r)..(j + r + 1).min(n) {
+                for u in i.saturating_sub(r)..(i + r + 1).min(n) {
+                    sum += field[v * n + u];
+                    count += 1.0;
+                }
+            }
+            out[j * n + i] = sum / count;
+        }
+    }
+    out
+}
+
+/// A model's error and the floor's at each of [`SCALES`].
+#[derive(Default)]
+struct ByScale {
+    /// The blurred target against the target: how much of it is finer than the scale.
+    detail: [Ratio; SCALES.len()],
+    model: [Ratio; SCALES.len()],
+    floor: [Ratio; SCALES.len()],
+}
+
+impl ByScale {
+    fn add(&mut self, model: &[f32], floor: &[f32], target: &[f32], n: usize) {
+        for (k, &r) in SCALES.iter().enumerate() {
+            let t = box_blur(target, n, r);
+            self.detail[k].add(&t, target);
+            self.model[k].add(&box_blur(model, n, r), &t);
+            self.floor[k].add(&box_blur(floor, n, r), &t);
+        }
     }
 }
 
@@ -195,6 +255,24 @@ fn run() -> Result<(), String> {
         ("half_turned", (false, true, true)),
     ];
     let mut turns: Vec<Ratio> = TURNS.iter().map(|_| Ratio::default()).collect();
+    let droplets_only = ErosionParams {
+        thermal_iterations: 0,
+        ..params.clone()
+    };
+    let thermal_only = ErosionParams {
+        droplets_per_cell: 0,
+        ..params.clone()
+    };
+    let (mut droplets, mut thermal) = (Ratio::default(), Ratio::default());
+    let net = match &args.model {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+            let weights = ErosionWeights::from_bytes(&bytes).map_err(|e| format!("{path}: {e}"))?;
+            Some(ErosionNet::new(weights))
+        }
+        None => None,
+    };
+    let mut scales = ByScale::default();
     let mut done = 0;
     while done < args.squares {
         let x = 6000.0 + f64::from(rng.next_f32()) * 4000.0;
@@ -219,6 +297,16 @@ fn run() -> Result<(), String> {
                 let mean = turned_mean(&generator, at, side, &others, args.runs, *symmetry);
                 ratio.add(&mean, &target.target);
             }
+        }
+        if let Some(net) = &net {
+            let noise = |x, z, nx, nz| generator.noise_window(x, z, nx, nz);
+            let (change, _) = net.residual_at(noise, at, (side, side), spacing as f32);
+            scales.add(&change, &edged.target, &target.target, side);
+        }
+        if args.parts {
+            let part = |p: &ErosionParams| make_pair_averaged(&generator, at, side, 0, p, 1).1;
+            droplets.add(&part(&droplets_only).target, &target.target);
+            thermal.add(&part(&thermal_only).target, &target.target);
         }
         done += 1;
         depth_m = (same.depth / (done * side * side) as f64).sqrt();
@@ -247,6 +335,24 @@ fn run() -> Result<(), String> {
             .map(|((name, _), ratio)| format!("{name}_pct={:.1}", ratio.percent()))
             .collect();
         println!("erosion_floor: {}", figures.join(" "));
+    }
+    if net.is_some() {
+        for (k, r) in SCALES.iter().enumerate() {
+            println!(
+                "erosion_floor: box_cells={} detail_pct={:.1} model_pct={:.1} floor_pct={:.1}",
+                2 * r + 1,
+                scales.detail[k].percent(),
+                scales.model[k].percent(),
+                scales.floor[k].percent()
+            );
+        }
+    }
+    if args.parts {
+        println!(
+            "erosion_floor: droplets_only_pct={:.1} thermal_only_pct={:.1}",
+            droplets.percent(),
+            thermal.percent()
+        );
     }
     if args.perturb_mm > 0 {
         println!(

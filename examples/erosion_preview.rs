@@ -12,7 +12,10 @@
 //! training example holds out, x from 6000 to 10000 m), `--side N` (cells, default 192),
 //! `--runs N` (simulator runs averaged, default 4), `--model PATH` (an `.erosion` file), `--out
 //! DIR` (default `target/erosion_preview`). Writes `noise.png`, `simulator.png`,
-//! `simulator_mean.png`, `network.png` (with a model), `comparison.png` and `water.png` (where
+//! `simulator_mean.png`, `network.png` (with a model), `comparison.png`, `change.png` (the height
+//! change itself, grey where nothing changed, darker where the ground was lowered, lighter where
+//! it was raised, black and white at three times the erosion depth: one run, the mean and the
+//! network side by side) and `water.png` (where
 //! water runs on the simulator's ground and on the network's: the terrain material's wetness,
 //! from [`flow`](aigc_world::erosion::flow), in blue), and prints the erosion depth and the
 //! network's error against the simulator.
@@ -102,6 +105,30 @@ fn rms(values: impl Iterator<Item = f32>) -> f32 {
         n += 1;
     }
     (sum / n.max(1) as f64).sqrt() as f32
+}
+
+/// A height change as grey: 128 where nothing changed, black and white at `full` metres
+/// lowered and raised.
+fn change_grey(change: &[f32], full: f32) -> Vec<u8> {
+    let scale = 127.0 / full.max(1e-6);
+    change
+        .iter()
+        .map(|c| (128.0 + c * scale).clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
+/// `panels` (`side` x `side` grey each) side by side with a 4-pixel white gap.
+fn side_by_side(panels: &[Vec<u8>], side: usize) -> (Vec<u8>, usize) {
+    let (gap, count) = (4, panels.len());
+    let width = side * count + gap * (count - 1);
+    let mut all = vec![255u8; width * side];
+    for (p, panel) in panels.iter().enumerate() {
+        for j in 0..side {
+            let dst = j * width + p * (side + gap);
+            all[dst..dst + side].copy_from_slice(&panel[j * side..(j + 1) * side]);
+        }
+    }
+    (all, width)
 }
 
 fn save(path: &std::path::Path, grey: Vec<u8>, w: usize, h: usize) -> Result<(), String> {
@@ -244,6 +271,10 @@ fn run() -> Result<(), String> {
         side,
     )?;
     panels.push(shade);
+    let one_run: Vec<f32> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    // Black and white at three times the erosion depth: few cells are cut off.
+    let full = 3.0 * depth;
+    let mut changes = vec![change_grey(&one_run, full), change_grey(&mean.target, full)];
     if let Some(net) = &model {
         let m = net.margin();
         let cut = margin - m;
@@ -252,6 +283,7 @@ fn run() -> Result<(), String> {
         let residual = net.residual(&window.heights, window.nx, window.nz, spacing);
         let net_time = start.elapsed();
         let learned: Vec<f32> = before.iter().zip(&residual).map(|(b, r)| b + r).collect();
+        changes.push(change_grey(&residual, full));
         let error = rms(learned.iter().zip(&after).map(|(a, b)| a - b));
         let mean_error = rms(learned.iter().zip(&mean_after).map(|(a, b)| a - b));
         println!(
@@ -333,17 +365,10 @@ fn run() -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
         panels.push(shade);
     }
-    // Side by side with a 4-pixel gap.
-    let (gap, count) = (4, panels.len());
-    let width = side * count + gap * (count - 1);
-    let mut all = vec![255u8; width * side];
-    for (p, panel) in panels.iter().enumerate() {
-        for j in 0..side {
-            let dst = j * width + p * (side + gap);
-            all[dst..dst + side].copy_from_slice(&panel[j * side..(j + 1) * side]);
-        }
-    }
+    let (all, width) = side_by_side(&panels, side);
     save(&args.out.join("comparison.png"), all, width, side)?;
+    let (all, width) = side_by_side(&changes, side);
+    save(&args.out.join("change.png"), all, width, side)?;
     println!("wrote {}", args.out.display());
     Ok(())
 }

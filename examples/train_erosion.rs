@@ -19,8 +19,10 @@
 //! `--coarse-dilations D,D,..` (a second branch of 3x3 layers on 2x2 means of the features, one
 //! per dilation, reaching twice as far per tap; default none),
 //! `--features slope-relief|fill` (the inputs: [`FeatureSet`], default `fill`), `--normalize`
-//! (train on each feature channel at unit RMS instead of all at one scale), `--augment` (show half
-//! the crops transposed), `--seed N`,
+//! (train on each feature channel at unit RMS instead of all at one scale), `--augment transpose|square`
+//! (show crops turned: half of them transposed, or in all eight symmetries of the square, which
+//! only the isotropic simulator's targets allow), `--isotropic` (targets from the simulator with
+//! [`ErosionParams::isotropic`] on, held-out figures against it too), `--seed N`,
 //! `--runs N` (simulator runs, differently seeded, whose mean height
 //! change is the target: droplet erosion is stochastic, default 1; four runs changed the
 //! held-out error by about one point), `--sim-margin N` (cells of noise the simulator runs on
@@ -37,7 +39,7 @@ use std::time::Instant;
 use aigc_world::ai::backend::ErosionTrainer;
 use aigc_world::ai::nca::rng::SplitMix;
 use aigc_world::config::parse_world;
-use aigc_world::erosion::model::{ErosionTrainConfig, TrainingPair};
+use aigc_world::erosion::model::{Augment, ErosionTrainConfig, TrainingPair};
 use aigc_world::erosion::pairs::{make_pair_averaged, make_pair_simulated_wider};
 use aigc_world::erosion::{ErosionParams, FeatureSet};
 use aigc_world::terrain::TerrainGenerator;
@@ -53,6 +55,7 @@ struct Args {
     minutes: f64,
     runs: usize,
     sim_margin: usize,
+    params: ErosionParams,
     config: ErosionTrainConfig,
 }
 
@@ -84,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
         minutes: 50.0,
         runs: 1,
         sim_margin: 0,
+        params: ErosionParams::default(),
         config: ErosionTrainConfig {
             iterations: 14000,
             ..ErosionTrainConfig::default()
@@ -91,7 +95,7 @@ fn parse_args() -> Result<Args, String> {
     };
     const USAGE: &str = "usage: train_erosion --out FILE.erosion [--world RON] [--radius M] \
                          [--train-radius M] [--pairs N] [--held-out N] [--side N] [--iterations N] [--minutes M] \
-                         [--hidden N] [--dilations 1,2,4,8] [--coarse-dilations 1,2,4,8] [--features slope-relief|fill] [--normalize] [--augment] [--seed N] [--runs N] [--sim-margin N]";
+                         [--hidden N] [--dilations 1,2,4,8] [--coarse-dilations 1,2,4,8] [--features slope-relief|fill] [--normalize] [--augment transpose|square] [--isotropic] [--seed N] [--runs N] [--sim-margin N]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -118,7 +122,16 @@ fn parse_args() -> Result<Args, String> {
             }
             "--sim-margin" => args.sim_margin = number(value()?)? as usize,
             "--normalize" => args.config.normalize_channels = true,
-            "--augment" => args.config.augment = true,
+            "--augment" => {
+                args.config.augment = match value()?.as_str() {
+                    "none" => Augment::None,
+                    "transpose" => Augment::Transpose,
+                    "square" => Augment::Square,
+                    other => return Err(format!("{flag}: {other} (none, transpose or square)")),
+                }
+            }
+            "--isotropic" => args.params.isotropic = true,
+            "--brush-radius" => args.params.brush_radius = number(value()?)? as u32,
             "--runs" => args.runs = (number(value()?)? as usize).clamp(1, 64),
             "--seed" => args.config.seed = number(value()?)? as u64,
             "--help" | "-h" => return Err(USAGE.into()),
@@ -143,7 +156,7 @@ fn pairs(
     avoid: Option<[f64; 4]>,
     rng: &mut SplitMix,
 ) -> (Vec<TrainingPair>, Vec<TrainingPair>) {
-    let params = ErosionParams::default();
+    let params = &args.params;
     let margin = args.config.margin();
     let spacing = generator.spacing();
     let (mut out, mut single) = (Vec::new(), Vec::new());
@@ -171,13 +184,13 @@ fn pairs(
             at,
             args.side,
             margin,
-            &params,
+            params,
             args.runs,
             args.sim_margin,
         );
         out.push(mean);
         single.push(if args.sim_margin > params.margin() {
-            make_pair_averaged(generator, at, args.side, margin, &params, 1).1
+            make_pair_averaged(generator, at, args.side, margin, params, 1).1
         } else {
             one
         });
@@ -210,9 +223,9 @@ fn run() -> Result<(), String> {
             args.radius,
             args.side,
             args.runs,
-            args.sim_margin.max(ErosionParams::default().margin()),
+            args.sim_margin.max(args.params.margin()),
             args.config,
-            ErosionParams::default()
+            args.params
         ),
     );
     let start = Instant::now();

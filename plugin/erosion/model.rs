@@ -66,12 +66,25 @@ pub struct ErosionTrainConfig {
     /// default features' RMS differ by at most 3.3 times, and a 4,000-iteration run with it
     /// ended a point worse (BENCHMARKS.md).
     pub normalize_channels: bool,
-    /// Show half the crops transposed (x and z swapped, the slope channels with them): twice
-    /// the training ground. Only the transposition: the simulator erodes around the corner cell
-    /// of a droplet's square, half a cell towards -x and -z, which a transposition keeps and a
-    /// mirror does not. With all eight symmetries of the square a run was 3 to 5 points worse
-    /// at equal iterations (BENCHMARKS.md).
-    pub augment: bool,
+    /// Which turned and mirrored crops training shows ([`Augment`]).
+    pub augment: Augment,
+}
+
+/// Crops shown turned or mirrored in training: more ground from the same pairs, where the
+/// simulator treats those directions alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Augment {
+    /// Every crop as it lies.
+    #[default]
+    None,
+    /// Half the crops transposed (x and z swapped, the slope channels with them). The default
+    /// simulator erodes around the corner cell of a droplet's square, half a cell towards -x
+    /// and -z, which a transposition keeps and a mirror does not.
+    Transpose,
+    /// All eight symmetries of the square, for targets from the
+    /// [isotropic](super::ErosionParams::isotropic) simulator. On the default simulator's
+    /// targets a run was 3 to 5 points worse at equal iterations (BENCHMARKS.md).
+    Square,
 }
 
 impl Default for ErosionTrainConfig {
@@ -87,7 +100,7 @@ impl Default for ErosionTrainConfig {
             seed: 1,
             features: FeatureSet::default(),
             normalize_channels: false,
-            augment: false,
+            augment: Augment::None,
         }
     }
 }
@@ -550,11 +563,10 @@ impl<B: AutodiffBackend> ErosionTrainer<B> {
             crop = crop.min(p.target_side);
             let a = self.rng.below(p.target_side - crop + 1);
             let b = self.rng.below(p.target_side - crop + 1);
-            let symmetry = if cfg.augment {
-                // Transposed or not: the symmetries the simulator keeps (see `augment`).
-                Symmetry::from_bits(self.rng.below(2))
-            } else {
-                Symmetry::default()
+            let symmetry = match cfg.augment {
+                Augment::None => Symmetry::default(),
+                Augment::Transpose => Symmetry::from_bits(self.rng.below(2)),
+                Augment::Square => Symmetry::from_bits(self.rng.below(8)),
             };
             let side = crop + 2 * reach;
             for c in 0..inputs {
