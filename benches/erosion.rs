@@ -10,7 +10,13 @@
 //! ```text
 //! cargo bench --bench erosion
 //! EROSION_COMPARE=old.erosion cargo bench --bench erosion   # and another model, same run
+//! AIGC_BENCH_BACKEND=gpu cargo bench --bench erosion -- "simulator|inference"   # burn on wgpu too
 //! ```
+//!
+//! With `AIGC_BENCH_BACKEND=gpu` the network also runs through burn's wgpu backend
+//! ([`ErosionOnDevice`]) on one block and on a batch of 16 blocks per pass, the features made on
+//! the CPU and the result read back: what a GPU path for streaming would pay per block. Without
+//! a GPU, wgpu runs on Mesa's lavapipe (the CPU), which says nothing about a real GPU's speed.
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -18,6 +24,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
+use aigc_world::ai::backend::{ComputeDevice, ErosionOnDevice};
 use aigc_world::config::{DEFAULT_WORLD_RON, parse_world};
 use aigc_world::erosion::flow::{FLOW_REACH, flow};
 use aigc_world::erosion::pairs::noise_tile;
@@ -68,6 +75,27 @@ fn erosion(c: &mut Criterion) {
     group.bench_function("network inference only", |b| {
         b.iter(|| black_box(net.residual(&window, n, n, spacing)))
     });
+    if std::env::var("AIGC_BENCH_BACKEND").is_ok_and(|v| v == "gpu") {
+        let gpu = ComputeDevice::default_gpu().expect("built without the `wgpu` feature");
+        let on_gpu = ErosionOnDevice::new(net.weights(), &gpu);
+        // The first pass compiles and tunes the kernels.
+        let _ = on_gpu.residuals(&[&window], n);
+        group.bench_function("network inference only, wgpu, one block", |b| {
+            b.iter(|| black_box(on_gpu.residuals(&[&window], n)))
+        });
+        // Sixteen neighbouring blocks, as a flight's new row of chunks would send them.
+        let blocks: Vec<Vec<f32>> = (0..16)
+            .map(|k| {
+                let dx = (k as i64 - 8) * (side as i64 - 1);
+                plain.noise_window(at.0 - m as i64 + dx, at.1 - m as i64, n, n)
+            })
+            .collect();
+        let refs: Vec<&[f32]> = blocks.iter().map(Vec::as_slice).collect();
+        let _ = on_gpu.residuals(&refs, n);
+        group.bench_function("network inference only, wgpu, 16 blocks per pass", |b| {
+            b.iter(|| black_box(on_gpu.residuals(&refs, n)))
+        });
+    }
     if let Some(path) = std::env::var_os("EROSION_COMPARE") {
         let bytes = std::fs::read(&path).expect("EROSION_COMPARE names a readable model");
         let other = ErosionNet::new(ErosionWeights::from_bytes(&bytes).expect("a valid model"));

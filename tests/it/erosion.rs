@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aigc_world::ai::backend::erosion_residual_burn;
+use aigc_world::ai::backend::{
+    ComputeDevice, ErosionDeviceError, ErosionOnDevice, erosion_residual_burn,
+};
 use aigc_world::config::{DEFAULT_WORLD_RON, WorldConfig, parse_world};
 use aigc_world::erosion::model::{ErosionTrainConfig, initial_weights};
 use aigc_world::erosion::pairs::{make_pair, make_pair_averaged};
@@ -213,6 +215,75 @@ fn burn_and_the_plain_inference_agree_on_a_two_scale_model() {
     let (worst, scale) = burn_against_plain(&weights);
     assert!(scale > 0.0);
     assert!(worst < 1e-4 * scale.max(1.0), "{worst} of {scale}");
+}
+
+/// Three windows of the default world's rugged ground, `n` cells wide, and the plain-Rust
+/// height changes of their middles.
+fn windows_and_plain(weights: &ErosionWeights, n: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let net = ErosionNet::new(weights.clone());
+    let (plain, _) = generators();
+    let (x0, z0) = plain.chunk_origin(HERE);
+    let (ix, iz) = ((x0 / plain.spacing()) as i64, (z0 / plain.spacing()) as i64);
+    let windows: Vec<Vec<f32>> = [(0, 0), (37, -11), (-64, 90)]
+        .iter()
+        .map(|(dx, dz)| plain.noise_window(ix + dx, iz + dz, n, n))
+        .collect();
+    let ours = windows.iter().map(|w| net.residual(w, n, n, 1.0)).collect();
+    (windows, ours)
+}
+
+/// The largest difference between two lists of height changes.
+fn worst_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(a, b)| {
+            assert_eq!(a.len(), b.len());
+            a.iter().zip(b).map(|(x, y)| (x - y).abs())
+        })
+        .fold(0.0f32, f32::max)
+}
+
+/// A batch of windows through burn on the CPU gives each window's own height changes, and a
+/// window too small for the model is named, not a panic.
+#[test]
+fn a_batch_of_windows_on_the_cpu_matches_the_plain_inference() {
+    let weights = weights();
+    let n = 2 * ErosionNet::new(weights.clone()).margin() + 20;
+    let (windows, ours) = windows_and_plain(&weights, n);
+    let model = ErosionOnDevice::new(&weights, &ComputeDevice::Cpu);
+    let refs: Vec<&[f32]> = windows.iter().map(Vec::as_slice).collect();
+    let batch = model.residuals(&refs, n).unwrap();
+    assert_eq!(batch[0].len(), 20 * 20);
+    let worst = worst_difference(&batch, &ours);
+    assert!(worst < 1e-3 * weights.output_scale.max(1.0), "{worst}");
+    assert!(model.residuals(&[], n).unwrap().is_empty());
+    let small = vec![0.0f32; 10 * 10];
+    assert!(matches!(
+        model.residuals(&[&small], 10),
+        Err(ErosionDeviceError::Window { index: 0, .. })
+    ));
+}
+
+/// burn's wgpu path erodes a batch of windows as the plain-Rust inference does, within float
+/// tolerance, and the same batch twice gives the same bits: the property a GPU path for chunks
+/// needs. On a machine without a GPU this runs on Mesa's software Vulkan (lavapipe), which
+/// `.ci/run` installs.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_batch_of_windows_on_wgpu_matches_the_plain_inference_and_itself() {
+    let weights = weights();
+    let n = 2 * ErosionNet::new(weights.clone()).margin() + 20;
+    let (windows, ours) = windows_and_plain(&weights, n);
+    let gpu = ComputeDevice::default_gpu().expect("built with the wgpu feature");
+    let model = ErosionOnDevice::new(&weights, &gpu);
+    let refs: Vec<&[f32]> = windows.iter().map(Vec::as_slice).collect();
+    let first = model.residuals(&refs, n).unwrap();
+    let worst = worst_difference(&first, &ours);
+    assert!(worst < 1e-3 * weights.output_scale.max(1.0), "{worst}");
+    let again = model.residuals(&refs, n).unwrap();
+    let bits = |v: &[Vec<f32>]| -> Vec<u32> { v.iter().flatten().map(|x| x.to_bits()).collect() };
+    assert_eq!(bits(&first), bits(&again));
 }
 
 fn eroded_world(model: &str) -> String {

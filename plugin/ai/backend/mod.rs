@@ -19,7 +19,7 @@ mod erosion;
 mod fused_nca;
 mod gpu_surface;
 pub mod llm;
-pub use erosion::{ErosionTrainer, erosion_residual_burn};
+pub use erosion::{ErosionDeviceError, ErosionOnDevice, ErosionTrainer, erosion_residual_burn};
 pub use gpu_surface::GpuSurface;
 
 /// The CPU backend.
