@@ -146,6 +146,9 @@ impl ErosionOnDevice {
     /// (row-major), in their order: `n - 2 m` squared values each, `m` the model's margin.
     /// Two-scale models need windows placed as
     /// [`ErosionNet::residual_at`](crate::erosion::ErosionNet::residual_at) places them.
+    ///
+    /// Waits for the device to finish and read back: call it from a worker thread, a pool task
+    /// or a tool, never from a system on the frame thread.
     pub fn residuals(
         &self,
         windows: &[&[f32]],
