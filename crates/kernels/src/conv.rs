@@ -201,6 +201,11 @@ mod v3 {
         (nx, nz): (usize, usize),
         relu: bool,
     ) -> (Vec<f32>, usize, usize) {
+        if shape.outputs < GROUP {
+            // Most lanes of a group would sum zero weights (a model's one-output head): the
+            // row form, which the compiler vectorises with AVX2 here, is faster.
+            return super::conv_body(shape, weight, bias, input, (nx, nz), relu);
+        }
         let span = shape.span();
         if nx <= span || nz <= span {
             return (Vec::new(), 0, 0);
@@ -248,6 +253,16 @@ mod v3 {
                         store(sums, i, g, &mut out);
                     }
                     i += 8;
+                }
+                if i < ox && ox >= 8 {
+                    // The last eight cells of the row again: the ones already made get the same
+                    // bits a second time, and no cell is left to the scalar loop.
+                    let last = ox - 8;
+                    let sums = strips::<1>(simd, shape, &taps, &biases, input, (nx, nz), (j, last));
+                    for (g, sums) in sums.iter().enumerate().take(group) {
+                        store(sums, last, g, &mut out);
+                    }
+                    i = ox;
                 }
                 if i < ox {
                     for g in 0..group {
@@ -360,8 +375,8 @@ mod tests {
                 23,
                 false,
             ),
-            // 25 cells a row (16 + 8 + 1: every path of the AVX2 loop) and a group of four
-            // outputs then one of two.
+            // 25 cells a row (16, 8, then the last 8 again for the one left) and a group of
+            // four outputs then one of two.
             (
                 ConvShape {
                     inputs: 3,
@@ -372,6 +387,18 @@ mod tests {
                 27,
                 9,
                 true,
+            ),
+            // Rows of 5 cells: too short for a vector, the scalar loop.
+            (
+                ConvShape {
+                    inputs: 2,
+                    outputs: 4,
+                    kernel: 3,
+                    dilation: 1,
+                },
+                7,
+                6,
+                false,
             ),
         ] {
             let weight = values(
