@@ -70,21 +70,13 @@ impl ErosionTrainer {
 
 /// The height change burn's CPU backend computes for the middle of an `n` x `n` noise window:
 /// what [`ErosionNet::residual`](crate::erosion::ErosionNet::residual) computes in plain Rust.
+/// Empty when the window does not fit the model.
 pub fn erosion_residual_burn(weights: &ErosionWeights, noise: &[f32], n: usize) -> Vec<f32> {
-    let set = weights.features;
-    let x = features(set, noise, n, n, weights.spacing_m, weights.input_scale);
-    let side = n.saturating_sub(2 * set.reach());
-    if x.is_empty() {
-        return Vec::new();
-    }
-    let device = Default::default();
-    let model = ErosionModel::<Cpu>::from_weights(weights, &device);
-    let plan = plan_of(weights);
-    let x = Tensor::<Cpu, 4>::from_data(TensorData::new(x, [1, set.inputs(), side, side]), &device);
-    let out = model.forward(x, &plan);
-    let mut out = out.into_data().into_vec::<f32>().unwrap_or_default();
-    out.iter_mut().for_each(|v| *v *= weights.output_scale);
-    out
+    ErosionOnDevice::new(weights, &ComputeDevice::Cpu)
+        .residuals(&[noise], n)
+        .ok()
+        .and_then(|mut out| out.pop())
+        .unwrap_or_default()
 }
 
 /// Why [`ErosionOnDevice::residuals`] gave no height changes.
